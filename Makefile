@@ -1,0 +1,31 @@
+# The two commands of the README's quick start, and what CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/dockyard: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/dockyard
+
+install: $(BIN)/dockyard
+
+# Serve the examples (state in .dockyard/state.db); Ctrl+C drains and stops.
+demo: install
+	$(BIN)/dockyard serve --config examples/dockyard.yaml
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+bench: install
+	$(BIN)/python bench/serve_overhead.py
+
+clean:
+	rm -rf $(VENV) .dockyard .pytest_cache

@@ -1,0 +1,238 @@
+"""The ``dockyard`` command line: parses flags, builds settings, calls the right module.
+
+Errors are one line on stderr (``dockyard: error: …``) with exit code 2 for usage
+errors and 1 otherwise; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dockyard import display
+from dockyard.errors import DockyardError, UsageError
+
+app = typer.Typer(
+    name="dockyard",
+    help="Serve Python workflows from long-lived containers.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+deployment_app = typer.Typer(help="Inspect and pause deployments.", no_args_is_help=True)
+run_app = typer.Typer(help="Inspect flow runs.", no_args_is_help=True)
+app.add_typer(deployment_app, name="deployment")
+app.add_typer(run_app, name="run")
+
+_DEBUG = {"on": False}
+
+StateOpt = Annotated[
+    str | None,
+    typer.Option("--state", help="State database file (env DOCKYARD_STATE)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def serve(
+    entrypoint: Annotated[
+        str | None, typer.Argument(help="path/to/file.py:flow_function (env DOCKYARD_ENTRYPOINT)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Deployment name (default: flow name).")] = None,
+    cron: Annotated[list[str] | None, typer.Option(help="Cron schedule (5 fields).")] = None,
+    interval: Annotated[list[float] | None, typer.Option(help="Interval in seconds.")] = None,
+    rrule: Annotated[list[str] | None, typer.Option(help="iCal RRULE schedule.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Timezone of the schedules.")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Default parameter KEY=VALUE.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag (repeatable).")] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+    version: Annotated[str | None, typer.Option(help="Deployment version label.")] = None,
+    paused: Annotated[bool | None, typer.Option("--paused", help="Start paused.")] = None,
+    concurrency_limit: Annotated[int | None, typer.Option(help="Max runs of it at once.")] = None,
+    overlap: Annotated[str | None, typer.Option(help="allow | skip | cancel-previous")] = None,
+    catchup: Annotated[str | None, typer.Option(help="latest | none | all")] = None,
+    limit: Annotated[int | None, typer.Option(help="Max concurrent runs (0: none).")] = None,
+    pause_on_shutdown: Annotated[
+        bool | None, typer.Option("--pause-on-shutdown/--no-pause-on-shutdown")
+    ] = None,
+    shutdown_grace: Annotated[float | None, typer.Option(help="Seconds to drain.")] = None,
+    state: StateOpt = None,
+    config: Annotated[str | None, typer.Option(help="dockyard.yaml with deployments.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate, print, exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Tracebacks on errors.")] = False,
+) -> None:
+    """Schedule and run flows until SIGTERM/SIGINT (env: DOCKYARD_* for every option)."""
+    from dockyard.parameters import parse_param_args
+
+    _DEBUG["on"] = _DEBUG["on"] or debug
+    flags: dict[str, Any] = {
+        "entrypoint": entrypoint,
+        "name": name,
+        "cron": cron,
+        "interval": interval,
+        "rrule": rrule,
+        "timezone": timezone,
+        "params": parse_param_args(list(param or [])),
+        "tags": tag,
+        "description": description,
+        "version": version,
+        "paused": paused,
+        "concurrency_limit": concurrency_limit,
+        "overlap": overlap,
+        "catchup": catchup,
+        "limit": limit,
+        "pause_on_shutdown": pause_on_shutdown,
+        "shutdown_grace": shutdown_grace,
+        "state": state,
+        "config": config,
+        "debug": debug or None,
+    }
+    settings, deployments = _deployments(flags)
+    if check:
+        display.check_report(deployments)
+        return
+    from dockyard.serving import run_service
+
+    code = run_service(deployments, settings)
+    raise typer.Exit(code)
+
+
+def _deployments(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
+    from dockyard import loader
+    from dockyard.config import load_config
+    from dockyard.settings import load_settings
+
+    settings = load_settings(flags)
+    if settings.config and settings.entrypoint:
+        raise UsageError("give either an ENTRYPOINT or --config, not both")
+    if not settings.config:
+        return settings, loader.from_settings(settings)
+    config = load_config(settings.config)
+    settings = load_settings(flags, config.process_settings())
+    return settings, loader.from_config(config, Path(settings.config or "."))
+
+
+def _store(state: str | None) -> Any:
+    from dockyard.settings import load_settings, state_path
+    from dockyard.store import open_store
+
+    path = state_path(load_settings({"state": state}))
+    if not path.exists():
+        raise UsageError(
+            f"no state database at {path}; run 'dockyard serve' first or pass --state PATH"
+        )
+    return open_store(path)
+
+
+@deployment_app.command("ls")
+def deployment_ls(state: StateOpt = None, json: JsonOpt = False) -> None:
+    """List deployments with their schedules and whether they are paused."""
+    store = _store(state)
+    display.deployments(store.list_deployments(), as_json=json)
+
+
+@deployment_app.command("pause")
+def deployment_pause(name: str, state: StateOpt = None, json: JsonOpt = False) -> None:
+    """Pause a deployment's schedules (stays paused across restarts until resumed)."""
+    _set_paused(name, True, state, json)
+
+
+@deployment_app.command("resume")
+def deployment_resume(name: str, state: StateOpt = None, json: JsonOpt = False) -> None:
+    """Resume a paused deployment's schedules."""
+    _set_paused(name, False, state, json)
+
+
+def _set_paused(name: str, paused: bool, state: str | None, as_json: bool) -> None:
+    from datetime import UTC, datetime
+
+    from dockyard.store.records import PAUSED_BY_USER
+
+    store = _store(state)
+    record = store.set_paused(
+        name, paused, PAUSED_BY_USER if paused else None, now=datetime.now(UTC)
+    )
+    display.deployment_changed(record, as_json=as_json)
+
+
+@run_app.command("ls")
+def run_ls(
+    deployment: Annotated[str | None, typer.Option(help="flow/deployment")] = None,
+    status: Annotated[list[str] | None, typer.Option(help="Completed, Failed, …")] = None,
+    limit: Annotated[int, typer.Option(help="How many (newest first).")] = 20,
+    state: StateOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List flow runs, newest first."""
+    from dockyard.states import parse_state
+
+    states = [parse_state(s) for s in status or []] or None
+    store = _store(state)
+    runs = store.list_runs(deployment=deployment, states=states, limit=limit)
+    display.runs(runs, as_json=json)
+
+
+@run_app.command("inspect")
+def run_inspect(run_id: str, state: StateOpt = None, json: JsonOpt = False) -> None:
+    """Show one run: state history, parameters, error, result."""
+    store = _store(state)
+    run = store.get_run(run_id)
+    display.run_detail(run, store.state_history(run.id), as_json=json)
+
+
+@run_app.command("logs")
+def run_logs(
+    run_id: str,
+    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+    state: StateOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Print the stored output of a run."""
+    store = _store(state)
+    run = store.get_run(run_id)
+    display.logs(store.get_logs(run.id, tail=tail), as_json=json)
+
+
+@app.command("version")
+def version() -> None:
+    """Print dockyard's version."""
+    from dockyard._version import __version__
+
+    print(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors, exit 2 for usage errors, 1 otherwise."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _DEBUG["on"] = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args, prog_name="dockyard", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:
+        _usage_error(exc)
+    except DockyardError as exc:
+        if _DEBUG["on"]:
+            raise
+        print(f"dockyard: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> None:
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare `dockyard run`: show the help
+        print(exc.format_message(), file=sys.stderr)
+        sys.exit(2)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    print(f"dockyard: error: {exc.format_message()}{hint}", file=sys.stderr)
+    sys.exit(getattr(exc, "exit_code", 2))

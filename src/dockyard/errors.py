@@ -1,0 +1,55 @@
+"""Errors dockyard raises on purpose.
+
+Every message is one line that says what is wrong and how to fix it. The CLI maps
+``UsageError`` to exit code 2 and every other ``DockyardError`` to exit code 1; the
+HTTP API maps them to 4xx answers. No traceback is shown unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+
+class DockyardError(Exception):
+    """Base class: a problem the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(DockyardError):
+    """Bad input from the user: a flag, a file, a schedule, a parameter (exit 2)."""
+
+    exit_code = 2
+
+
+class ScheduleError(UsageError):
+    """An invalid cron, interval or rrule; the message names the bad field."""
+
+
+class ParameterError(UsageError):
+    """Parameters that do not match the flow's signature."""
+
+    def __init__(self, message: str, errors: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class EntrypointError(UsageError):
+    """An entrypoint that cannot be parsed, found or imported."""
+
+
+class ConfigError(UsageError):
+    """An invalid dockyard.yaml or DOCKYARD_* setting; the message names the path."""
+
+
+class NotFoundError(DockyardError):
+    """An unknown deployment or run."""
+
+
+class StateStoreError(DockyardError):
+    """The state database cannot be opened, read or written."""

@@ -1,0 +1,538 @@
+"""Schedules: cron, interval and rrule fire times as pure functions of time.
+
+No clock lives here: every question takes "now" as an argument, like arq's ``next_cron`` and
+supercronic's ``Expression.Next``. Inputs must be timezone-aware (naive → ``ValueError``); every
+returned instant is in UTC. Invalid configuration raises ``ScheduleError`` whose message starts
+with the bad field, so callers can prefix a path (``schedules[1].interval: ...``).
+
+Wall-clock rules (cron, rrule and whole-day intervals), shared so all three agree:
+
+* A wall time that does not exist (spring-forward gap) fires once, at the first valid instant
+  after the gap: ``02:30`` Europe/Berlin on 2026-03-29 fires at 03:00 CEST = 01:00 UTC.
+* A wall time that occurs twice (fall-back) fires at its first occurrence only (``fold=0``).
+  Exception: a cron whose hour field is ``*`` or ``*/n`` also fires at the second occurrence,
+  so ``0 * * * *`` fires in every distinct UTC hour (Vixie cron treats wildcard-hour jobs the
+  same way).
+* Instants are de-duplicated: several gap wall times that land on one instant fire once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadDateError, CroniterError, croniter
+from dateutil.rrule import rruleset, rrulestr
+
+from dockyard.errors import ScheduleError
+
+__all__ = [
+    "Cron", "CronSchedule", "Interval", "IntervalSchedule", "RRule", "RRuleSchedule",
+    "Schedule", "count_fires", "fire_times", "latest_fire", "make_schedules", "next_fire",
+    "schedule_from_dict",
+]
+
+DEFAULT_ANCHOR = datetime(2020, 1, 1)  # wall time in the schedule's timezone
+_DAY = timedelta(days=1)
+# Longest DST fold/gap we look around for; real-world transitions are at most 2 hours.
+_MARGIN = timedelta(hours=3)
+_NICKNAMES = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_CRON_FIELDS = [("minute", "0-59"), ("hour", "0-23"), ("day of month", "1-31"),
+                ("month", "1-12 or JAN-DEC"), ("weekday", "0-7 or SUN-SAT"), ("second", "0-59")]
+
+
+# --- shared helpers ---------------------------------------------------------------------------
+
+
+def _zone(name: object) -> ZoneInfo:
+    if not isinstance(name, str):
+        raise ScheduleError(f"timezone: must be a string such as 'UTC', got {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(
+            f"timezone: unknown timezone {name!r}; use an IANA name such as 'Europe/Berlin'"
+        ) from None
+
+
+def _utc(dt: datetime, name: str = "datetime") -> datetime:
+    """``dt`` in UTC; naive input is a programming error, not a config error."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {dt.isoformat()}")
+    # Normalise: same-tzinfo comparisons and subtractions ignore the offset in Python.
+    return dt.astimezone(UTC)
+
+
+def _wall(dt: datetime, tz: ZoneInfo) -> datetime:
+    """The naive local wall-clock reading of an aware instant."""
+    return dt.astimezone(tz).replace(tzinfo=None)
+
+
+def _gap_end(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
+    """First instant in (before, after] on the post-gap offset (tzdata moves on whole seconds)."""
+    target = after.astimezone(tz).utcoffset()
+    lo, hi = math.floor(before.timestamp()), math.ceil(after.timestamp())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == target:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def _instants(wall: datetime, tz: ZoneInfo, both_folds: bool = False) -> list[datetime]:
+    """UTC instants for a naive wall time, in increasing order (see the module rules)."""
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if first == second:
+        return [first]
+    if first < second:  # ambiguous: the wall time occurs twice
+        return [first, second] if both_folds else [first]
+    # Non-existent: zoneinfo maps fold=0 past the gap and fold=1 before it.
+    return [_gap_end(second, first, tz)]
+
+
+def _margin(dt: datetime, tz: ZoneInfo) -> timedelta:
+    """How far to widen a wall-clock search: only near an offset change is it needed."""
+    near = (dt - _MARGIN).astimezone(tz).utcoffset() != (dt + _MARGIN).astimezone(tz).utcoffset()
+    return _MARGIN if near else timedelta(0)
+
+
+def _scan_forward(walls: Iterable[datetime], tz: ZoneInfo, dt: datetime, both: bool):
+    """Smallest instant > dt among ascending wall times' instants.
+
+    Later wall times never map before this one's first instant, so we stop once the best
+    candidate is at or below it.
+    """
+    best = None
+    for wall in walls:
+        found = _instants(wall, tz, both)
+        for t in found:
+            if t > dt and (best is None or t < best):
+                best = t
+        if best is not None and best <= found[0]:
+            break
+    return best
+
+
+def _scan_backward(walls: Iterable[datetime], tz: ZoneInfo, dt: datetime, both: bool):
+    """Largest instant <= dt among descending wall times' instants (mirror of the above)."""
+    best = None
+    for wall in walls:
+        found = _instants(wall, tz, both)
+        for t in found:
+            if t <= dt and (best is None or t > best):
+                best = t
+        if best is not None and best >= found[-1]:
+            break
+    return best
+
+
+# --- cron -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    """A cron expression evaluated in the wall clock of ``timezone``.
+
+    Five fields (minute hour day month weekday) or a nickname such as ``@hourly``. With
+    ``seconds=True`` a sixth field is allowed and it is the *last* one, seconds, following
+    croniter's default ``second_at_beginning=False`` (``0 * * * * 30`` = minute 0, second 30).
+    ``day_or=True`` is classic cron: day-of-month and weekday are OR-ed when both are set.
+    """
+
+    cron: str
+    timezone: str = "UTC"
+    day_or: bool = True
+    seconds: bool = False
+
+    def __post_init__(self) -> None:
+        _zone(self.timezone)
+        _check_cron(self.cron, self.seconds)
+
+    @property
+    def _hour_is_wildcard(self) -> bool:
+        hour = _NICKNAMES.get(self.cron.strip().lower(), self.cron).split()[1]
+        return hour == "*" or hour.startswith("*/")
+
+    def _walls(self, start: datetime, backward: bool) -> Iterator[datetime]:
+        it = croniter(self.cron, start, ret_type=datetime, day_or=self.day_or)
+        step = it.get_prev if backward else it.get_next
+        try:
+            while True:
+                yield step()
+        except CroniterBadDateError:  # croniter gives up after decades without a match
+            return
+
+    def next_after(self, dt: datetime) -> datetime | None:
+        """First fire time strictly after ``dt``."""
+        tz = _zone(self.timezone)
+        dt = _utc(dt)
+        start = _wall(dt, tz) - _margin(dt, tz)
+        return _scan_forward(self._walls(start, False), tz, dt, self._hour_is_wildcard)
+
+    def latest_at_or_before(self, dt: datetime) -> datetime | None:
+        """Last fire time at or before ``dt``."""
+        tz = _zone(self.timezone)
+        # +1s: croniter's get_prev is strictly before its start; candidates > dt are skipped.
+        dt = _utc(dt)
+        start = _wall(dt, tz) + _margin(dt, tz) + timedelta(seconds=1)
+        return _scan_backward(self._walls(start, True), tz, dt, self._hour_is_wildcard)
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"cron": self.cron, "timezone": self.timezone}
+        if not self.day_or:
+            data["day_or"] = False
+        if self.seconds:
+            data["seconds"] = True
+        return data
+
+    def describe(self) -> str:
+        return f"cron '{self.cron}' ({self.timezone})"
+
+
+def _check_cron(expr: object, seconds: bool) -> None:
+    if not isinstance(expr, str):
+        raise ScheduleError(f"cron: must be a string, got {expr!r}")
+    fields = _NICKNAMES.get(expr.strip().lower(), expr).split()
+    if expr.strip().startswith("@") and expr.strip().lower() not in _NICKNAMES:
+        raise ScheduleError(f"cron: {expr!r} is not a known nickname ({', '.join(_NICKNAMES)})")
+    if len(fields) == 6 and not seconds:
+        raise ScheduleError(
+            f"cron: {expr!r} has 6 fields; dockyard reads 5-field cron (minute hour day month "
+            "weekday). To schedule by seconds pass seconds=True (config: seconds: true)"
+        )
+    if len(fields) not in (5, 6):
+        raise ScheduleError(
+            f"cron: {expr!r} has {len(fields)} fields; dockyard reads 5-field cron "
+            "(minute hour day month weekday)"
+        )
+    if not croniter.is_valid(expr, strict=True):
+        raise ScheduleError(f"cron: {expr!r} is not a valid cron expression: {_cron_why(fields)}")
+
+
+def _cron_why(fields: list[str]) -> str:
+    """Name the first field croniter refuses on its own, else croniter's own message."""
+    for i, (name, allowed) in enumerate(_CRON_FIELDS[: len(fields)]):
+        probe = ["*"] * len(fields)
+        probe[i] = fields[i]
+        if not croniter.is_valid(" ".join(probe)):
+            return f"{name} must be {allowed}, got {fields[i]!r}"
+    try:
+        croniter.expand(" ".join(fields), strict=True)
+    except (CroniterError, ValueError) as exc:
+        return str(exc)
+    return "it never matches a date"  # pragma: no cover - is_valid and expand disagree
+
+
+# --- interval ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntervalSchedule:
+    """Fire at ``anchor_date + k * interval`` for every integer k.
+
+    Whole-day intervals step in the wall clock of ``timezone`` (a daily 09:00 Berlin anchor
+    stays 09:00 local across DST, as in Prefect); any other interval steps in absolute time.
+    A naive ``anchor_date`` is read in ``timezone``; default 2020-01-01T00:00 there.
+    """
+
+    interval: timedelta | float  # normalised to a timedelta
+    anchor_date: datetime | None = None
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        tz = _zone(self.timezone)
+        object.__setattr__(self, "interval", _to_interval(self.interval))
+        anchor = DEFAULT_ANCHOR if self.anchor_date is None else self.anchor_date
+        if isinstance(anchor, str):
+            try:
+                anchor = datetime.fromisoformat(anchor)
+            except ValueError:
+                raise ScheduleError(f"anchor_date: {anchor!r} is not an ISO datetime") from None
+        if not isinstance(anchor, datetime):
+            raise ScheduleError(f"anchor_date: must be a datetime, got {anchor!r}")
+        if anchor.tzinfo is None:
+            anchor = _instants(anchor, tz)[0]
+        object.__setattr__(self, "anchor_date", anchor.astimezone(tz))
+
+    @property
+    def _local_days(self) -> bool:
+        return self.interval % _DAY == timedelta(0)
+
+    def _slot(self, k: int) -> datetime:
+        tz = _zone(self.timezone)
+        return _instants(_wall(self.anchor_date, tz) + k * self.interval, tz)[0]
+
+    def _floor_k(self, dt: datetime) -> int:
+        if self._local_days:
+            tz = _zone(self.timezone)
+            return (_wall(dt, tz) - _wall(self.anchor_date, tz)) // self.interval
+        return (dt - self.anchor_date.astimezone(UTC)) // self.interval
+
+    def next_after(self, dt: datetime) -> datetime | None:
+        """First fire time strictly after ``dt`` (O(1): a few slots around the estimate)."""
+        try:
+            dt = _utc(dt)
+            k = self._floor_k(dt)
+            if not self._local_days:
+                return self.anchor_date.astimezone(UTC) + (k + 1) * self.interval
+            k -= 2  # wall clock and instants differ by hours, never by two days
+            while self._slot(k) <= dt:
+                k += 1
+            return self._slot(k)
+        except OverflowError:
+            return None
+
+    def latest_at_or_before(self, dt: datetime) -> datetime | None:
+        """Last fire time at or before ``dt``."""
+        try:
+            dt = _utc(dt)
+            k = self._floor_k(dt)
+            if not self._local_days:
+                return self.anchor_date.astimezone(UTC) + k * self.interval
+            k += 2
+            while self._slot(k) > dt:
+                k -= 1
+            return self._slot(k)
+        except OverflowError:
+            return None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"interval": self.interval.total_seconds(),
+                "anchor_date": self.anchor_date.isoformat(), "timezone": self.timezone}
+
+    def describe(self) -> str:
+        text = f"every {self.interval.total_seconds():g}s"
+        return text if self.timezone == "UTC" else f"{text} ({self.timezone})"
+
+
+def _to_interval(value: object) -> timedelta:
+    bad = ScheduleError(f"interval: must be a positive number of seconds, got {value!r}")
+    if isinstance(value, timedelta):
+        step = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise bad
+        try:
+            step = timedelta(seconds=value)
+        except OverflowError:
+            raise ScheduleError(f"interval: {value!r} seconds is too long") from None
+    else:
+        raise bad
+    if step <= timedelta(0):  # sub-microsecond numbers round to zero: refused too
+        raise bad
+    return step
+
+
+# --- rrule ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RRuleSchedule:
+    """An RFC 5545 recurrence rule, iterated in the wall clock of ``timezone``.
+
+    Without DTSTART the rule starts at 2020-01-01T00:00 local. A DTSTART with ``Z`` or ``TZID``
+    fixes the start instant, which is then read in ``timezone``'s wall clock; UNTIL is compared
+    as wall-clock time.
+    """
+
+    rrule: str
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        _zone(self.timezone)
+        self._rule()
+
+    def _rule(self) -> rruleset:
+        if not isinstance(self.rrule, str):
+            raise ScheduleError(f"rrule: must be a string, got {self.rrule!r}")
+        return _compile_rrule(self.rrule, self.timezone)
+
+    def next_after(self, dt: datetime) -> datetime | None:
+        """First fire time strictly after ``dt``."""
+        tz, rule = _zone(self.timezone), self._rule()
+        dt = _utc(dt)
+        start = _wall(dt, tz) - _margin(dt, tz)
+        return _scan_forward(rule.xafter(start), tz, dt, False)
+
+    def latest_at_or_before(self, dt: datetime) -> datetime | None:
+        """Last fire time at or before ``dt``."""
+        tz, rule = _zone(self.timezone), self._rule()
+        dt = _utc(dt)
+        start = _wall(dt, tz) + _margin(dt, tz)
+
+        def walls() -> Iterator[datetime]:
+            wall = rule.before(start, inc=True)
+            while wall is not None:
+                yield wall
+                wall = rule.before(wall)
+
+        return _scan_backward(walls(), tz, dt, False)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rrule": self.rrule, "timezone": self.timezone}
+
+    def describe(self) -> str:
+        return f"rrule '{self.rrule}' ({self.timezone})"
+
+
+@lru_cache(maxsize=256)
+def _compile_rrule(text: str, timezone: str) -> rruleset:
+    """Parse once per (rule, timezone); dateutil's cache then keeps ``before``/``after`` from
+    re-walking the rule from DTSTART on every call."""
+    tz = _zone(timezone)
+    tokens = text.split()
+    starts = [t for t in tokens if t.upper().startswith("DTSTART")]
+    rest = "\n".join(t for t in tokens if not t.upper().startswith("DTSTART"))
+    try:
+        dtstart = _parse_dtstart(starts[-1], tz) if starts else DEFAULT_ANCHOR
+        return rrulestr(rest, dtstart=dtstart, forceset=True, ignoretz=True, cache=True)
+    except (ValueError, TypeError, KeyError, ZoneInfoNotFoundError) as exc:
+        raise ScheduleError(f"rrule: {text!r} is not a valid rrule: {exc}") from None
+
+
+def _parse_dtstart(token: str, tz: ZoneInfo) -> datetime:
+    """``DTSTART[;TZID=X]:YYYYMMDD[THHMMSS[Z]]`` → naive wall time in ``tz``."""
+    head, _, value = token.partition(":")
+    params = dict(p.split("=", 1) for p in head.split(";")[1:] if "=" in p)
+    value = value.upper()
+    naive = datetime.strptime(value.rstrip("Z"), "%Y%m%dT%H%M%S" if "T" in value else "%Y%m%d")
+    zone = UTC if value.endswith("Z") else ZoneInfo(params["TZID"]) if "TZID" in params else None
+    return naive if zone is None else _wall(naive.replace(tzinfo=zone), tz)
+
+
+Schedule = CronSchedule | IntervalSchedule | RRuleSchedule
+
+# Prefect-compatible names (``prefect.schedules.Cron`` etc.), first argument positional.
+Cron = CronSchedule
+Interval = IntervalSchedule
+RRule = RRuleSchedule
+
+
+# --- many schedules ---------------------------------------------------------------------------
+
+
+def _merged(schedules: Sequence[Schedule], after: datetime) -> Iterator[datetime]:
+    """Fire times > ``after`` of all schedules, increasing and without duplicates."""
+    heap = [(t, i) for i, s in enumerate(schedules) if (t := s.next_after(after)) is not None]
+    heapq.heapify(heap)
+    last = None
+    while heap:
+        t, i = heapq.heappop(heap)
+        if t != last:
+            yield t
+            last = t
+        if (nxt := schedules[i].next_after(t)) is not None:
+            heapq.heappush(heap, (nxt, i))
+
+
+def _within(schedules: Sequence[Schedule], start: datetime, end: datetime) -> Iterator[datetime]:
+    start, end = _utc(start, "start"), _utc(end, "end")
+    for t in _merged(schedules, start):
+        if t > end:
+            return
+        yield t
+
+
+def fire_times(
+    schedules: Sequence[Schedule], start: datetime, end: datetime, limit: int = 1000
+) -> list[datetime]:
+    """The earliest ``limit`` fire times t with start < t <= end, merged and de-duplicated."""
+    return list(islice(_within(schedules, start, end), max(limit, 0)))
+
+
+def count_fires(schedules: Sequence[Schedule], start: datetime, end: datetime, cap: int) -> int:
+    """How many fire times lie in (start, end], counting at most ``cap``."""
+    return sum(1 for _ in islice(_within(schedules, start, end), max(cap, 0)))
+
+
+def next_fire(schedules: Sequence[Schedule], after: datetime) -> datetime | None:
+    """The earliest fire time strictly after ``after`` across all schedules."""
+    after = _utc(after, "after")
+    return min((t for s in schedules if (t := s.next_after(after)) is not None), default=None)
+
+
+def latest_fire(schedules: Sequence[Schedule], at_or_before: datetime) -> datetime | None:
+    """The latest fire time at or before ``at_or_before`` across all schedules."""
+    at_or_before = _utc(at_or_before, "at_or_before")
+    found = (s.latest_at_or_before(at_or_before) for s in schedules)
+    return max((t for t in found if t is not None), default=None)
+
+
+# --- config -----------------------------------------------------------------------------------
+
+_KINDS = ("cron", "interval", "rrule")
+_ONLY_FOR = {"anchor_date": "interval", "day_or": "cron", "seconds": "cron"}
+_KEYS = {*_KINDS, "timezone", *_ONLY_FOR}
+
+
+def schedule_from_dict(data: Mapping[str, object], path: str = "schedule") -> Schedule:
+    """Build a schedule from its config form; errors name ``path`` and the bad field."""
+    if not isinstance(data, Mapping):
+        raise ScheduleError(f"{path}: must be a mapping with one of cron, interval, rrule")
+    unknown = sorted(str(k) for k in data if k not in _KEYS)
+    if unknown:
+        raise ScheduleError(f"{path}: unknown key {unknown[0]!r} (allowed: {', '.join(_KEYS)})")
+    kinds = [k for k in _KINDS if k in data]
+    if len(kinds) != 1:
+        raise ScheduleError(f"{path}: give exactly one of cron, interval, rrule")
+    kind = kinds[0]
+    for key, owner in _ONLY_FOR.items():
+        if key in data and owner != kind:
+            raise ScheduleError(f"{path}.{key}: only applies to {owner} schedules")
+    for key in ("day_or", "seconds"):
+        if key in data and not isinstance(data[key], bool):
+            raise ScheduleError(f"{path}.{key}: must be true or false, got {data[key]!r}")
+    options = {k: v for k, v in data.items() if k != kind}
+    build: Callable[..., Schedule] = {
+        "cron": CronSchedule, "interval": IntervalSchedule, "rrule": RRuleSchedule
+    }[kind]
+    try:
+        return build(data[kind], **options)
+    except ScheduleError as exc:
+        raise ScheduleError(f"{path}.{exc.message}") from None
+
+
+def make_schedules(
+    *,
+    interval: object = None,
+    cron: str | Iterable[str] | None = None,
+    rrule: str | Iterable[str] | None = None,
+    schedules: Iterable[Schedule | Mapping[str, object]] | None = None,
+    timezone: str | None = None,
+    anchor_date: datetime | str | None = None,
+) -> list[Schedule]:
+    """Schedules from Prefect-style ``flow.serve(interval=..., cron=..., ...)`` arguments."""
+    given = {"interval": interval, "cron": cron, "rrule": rrule, "schedules": schedules}
+    if sum(v is not None for v in given.values()) > 1:
+        raise ScheduleError("give only one of interval, cron, rrule, schedules")
+    if anchor_date is not None and interval is None:
+        raise ScheduleError("anchor_date: only applies to interval schedules")
+    tz = timezone or "UTC"
+    if interval is not None:
+        many = isinstance(interval, Iterable) and not isinstance(interval, str)
+        return [IntervalSchedule(v, anchor_date, tz) for v in (interval if many else [interval])]
+    if cron is not None:
+        return [CronSchedule(c, tz) for c in ([cron] if isinstance(cron, str) else cron)]
+    if rrule is not None:
+        return [RRuleSchedule(r, tz) for r in ([rrule] if isinstance(rrule, str) else rrule)]
+    result: list[Schedule] = []
+    for i, item in enumerate(schedules or []):
+        if isinstance(item, Mapping):
+            item = schedule_from_dict({"timezone": tz, **item}, path=f"schedules[{i}]")
+        elif not isinstance(item, Schedule):
+            raise ScheduleError(f"schedules[{i}]: expected a schedule or a mapping, got {item!r}")
+        result.append(item)
+    return result

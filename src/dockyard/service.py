@@ -1,0 +1,495 @@
+"""The serve process: a lifecycle of named phases around one scheduling loop.
+
+``run()`` → ``serve()`` → ``startup()`` → ``main_loop()`` → ``on_tick(now)`` →
+``shutdown()``. Signal handlers only set ``should_exit`` / ``force_exit`` and wake
+the loop; every wait can be interrupted by them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import shutil
+import signal
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from dockyard import planning
+from dockyard.deployments import Deployment
+from dockyard.errors import NotFoundError
+from dockyard.execution.reaper import become_subreaper, reap_orphans
+from dockyard.runs import ActiveRun, RunSupervisor, Verdict, utcnow
+from dockyard.schedules import next_fire
+from dockyard.settings import Settings, state_path
+from dockyard.states import RunState
+from dockyard.store import open_store
+from dockyard.store.records import (
+    PAUSED_BY_CONFIG,
+    PAUSED_BY_SHUTDOWN,
+    PAUSED_BY_USER,
+    DeploymentRecord,
+    NewRun,
+    RunRecord,
+)
+from dockyard.throttle import WarningThrottle
+
+logger = logging.getLogger("dockyard")
+
+
+class ServeService:
+    """Schedules and runs the given deployments until told to stop."""
+
+    def __init__(
+        self,
+        deployments: Sequence[Deployment],
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        handle_signals: bool = True,
+        out: TextIO | None = None,
+    ) -> None:
+        self.deployments = {d.full_name: d for d in deployments}
+        self.settings = settings
+        self.clock = clock
+        self.handle_signals = handle_signals
+        self.out = out
+        self.should_exit = False
+        self.force_exit = False
+        self.ready = False
+        self.draining = False
+        self.exit_code = 0
+        self.last_tick: datetime | None = None
+        self.started_at: datetime | None = None
+        self.missed: Counter[tuple[str, str]] = Counter()
+        self.finished: Counter[tuple[str, str]] = Counter()
+        self.store: Any = None
+        self.runs: RunSupervisor | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockyard-db")
+        self._wake: asyncio.Event | None = None
+        self._work_dir: Path | None = None
+        self._throttle = WarningThrottle(logger)
+
+    # ── lifecycle ─────────────────────────────────────────────────────────────
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; return the exit code."""
+        return asyncio.run(self.serve())
+
+    async def serve(self) -> int:
+        self._wake = asyncio.Event()
+        with self._capture_signals():
+            try:
+                await self.startup()
+                await self.main_loop()
+            finally:
+                await self.shutdown()
+        return self.exit_code
+
+    def handle_exit(self, sig: int | None = None) -> None:
+        """First signal: drain. Second signal: stop at once."""
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+        self.wake()
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    @contextlib.contextmanager
+    def _capture_signals(self) -> Iterator[None]:
+        # Signals can only be handled on the main thread; embedders turn this off.
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.handle_exit, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking store call on the one database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def startup(self) -> None:
+        become_subreaper()
+        path = state_path(self.settings)
+        self.store = await self.db(open_store, path, max_log_lines=self.settings.max_log_lines)
+        self._work_dir = Path(tempfile.mkdtemp(prefix="dockyard-runs-"))
+        self.runs = RunSupervisor(
+            self.db,
+            self.store,
+            self._work_dir,
+            kill_delay=self.settings.kill_delay,
+            on_done=self._run_done,
+            out=self.out,
+            clock=self.clock,
+        )
+        now = self.clock()
+        self.started_at = now
+        for deployment in self.deployments.values():
+            await self._register(deployment, now)
+        await self._recover_crashed(now)
+        await self._resume_after_shutdown(now)
+        self.ready = True
+        logger.info(
+            "serving %d deployment(s) from %s (limit %s, pause_on_shutdown=%s)",
+            len(self.deployments),
+            path,
+            self.settings.effective_limit or "none",
+            self.settings.pause_on_shutdown,
+        )
+
+    async def main_loop(self) -> None:
+        assert self._wake is not None
+        while not self.should_exit:
+            self._wake.clear()
+            now = self.clock()
+            await self.on_tick(now)
+            self.last_tick = now
+            if self.should_exit:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), await self._sleep_seconds(now))
+
+    async def on_tick(self, now: datetime) -> None:
+        assert self.runs is not None
+        reap_orphans(self.runs.pids())
+        views = await self._views()
+        decisions = planning.plan(
+            now,
+            views,
+            started_at=self.started_at or now,
+            misfire_grace_seconds=self.settings.misfire_grace,
+        ).decisions
+        for decision in decisions:
+            await self._apply(decision, now)
+        await self._promote_due_retries(now)
+        await self._dispatch()
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        self.draining = True
+        if self.store is not None and self.runs is not None:
+            await self._pause_for_shutdown()
+            await self._drain()
+        if self.store is not None:
+            await self.db(self.store.close)
+        self._executor.shutdown(wait=True)
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+        if self.force_exit:
+            self.exit_code = 1
+        logger.info("stopped")
+
+    # ── startup phases ────────────────────────────────────────────────────────
+    async def _register(self, deployment: Deployment, now: datetime) -> None:
+        name = deployment.full_name
+        record = await self.db(
+            self.store.upsert_deployment, name, deployment.flow_name, deployment.spec(), now=now
+        )
+        if deployment.paused and not record.paused:
+            await self.db(self.store.set_paused, name, True, PAUSED_BY_CONFIG, now=now)
+        elif not deployment.paused and record.paused and record.paused_reason == PAUSED_BY_CONFIG:
+            await self.db(self.store.set_paused, name, False, None, now=now)
+
+    async def _recover_crashed(self, now: datetime) -> None:
+        """Runs left Running by a process that was killed end Crashed (or retry)."""
+        left = await self.db(self.store.runs_in_states, [RunState.RUNNING])
+        for run in left:
+            if run.deployment not in self.deployments:
+                continue
+            message = (
+                "the serve process stopped while this run was running (killed or out of memory)"
+            )
+            if run.attempt <= run.retries:
+                await self.db(
+                    self.store.transition,
+                    run.id,
+                    RunState.SCHEDULED,
+                    at=now,
+                    message=f"retry {run.attempt} of {run.retries} after: {message}",
+                    attempt=run.attempt + 1,
+                    scheduled_at=now,
+                    error=message,
+                )
+            else:
+                await self.db(
+                    self.store.transition,
+                    run.id,
+                    RunState.CRASHED,
+                    at=now,
+                    message=message,
+                    ended_at=now,
+                    error=message,
+                )
+                self.finished[(run.deployment, RunState.CRASHED.value)] += 1
+            logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
+
+    async def _resume_after_shutdown(self, now: datetime) -> None:
+        """Schedules paused by the last shutdown resume; slots due meanwhile are skipped."""
+        for record in await self.db(self.store.list_deployments):
+            deployment = self.deployments.get(record.name)
+            if deployment is None or record.paused_reason != PAUSED_BY_SHUTDOWN:
+                continue
+            skipped = 0
+            if record.cursor is not None:
+                skipped = planning.count_fires(
+                    deployment.schedules, record.cursor, now, planning.MISSED_COUNT_CAP
+                )
+                self.missed[(record.name, "paused")] += skipped
+            await self.db(self.store.set_cursor, record.name, now)
+            await self.db(self.store.set_paused, record.name, False, None, now=now)
+            logger.info(
+                "resumed %s (paused by the last shutdown); %d slot(s) skipped while it was down",
+                record.name,
+                skipped,
+            )
+
+    # ── tick work ─────────────────────────────────────────────────────────────
+    async def _views(self) -> list[planning.DeploymentView]:
+        assert self.runs is not None
+        records = {r.name: r for r in await self.db(self.store.list_deployments)}
+        pending = await self.db(self.store.runs_in_states, [RunState.PENDING])
+        active: dict[str, list[str]] = {}
+        for run in [a.run for a in self.runs.active.values()] + pending:
+            active.setdefault(run.deployment, []).append(run.id)
+        return [
+            _view(d, records.get(name), active.get(name, []))
+            for name, d in self.deployments.items()
+        ]
+
+    async def _apply(self, decision: planning.Decision, now: datetime) -> None:
+        if isinstance(decision, planning.AdvanceCursor):
+            await self.db(self.store.set_cursor, decision.deployment, decision.to)
+        elif isinstance(decision, planning.SkipSlots):
+            self._skipped(decision)
+        elif isinstance(decision, planning.CancelRuns):
+            for run_id in decision.run_ids:
+                await self.cancel_run(run_id, reason=decision.reason)
+        elif isinstance(decision, planning.RunSlot):
+            await self._claim(decision, now)
+
+    def _skipped(self, decision: planning.SkipSlots) -> None:
+        self.missed[(decision.deployment, decision.reason)] += decision.count
+        if decision.reason == "overlap":
+            self._throttle.warn(
+                f"overlap:{decision.deployment}",
+                f"{decision.deployment}: skipped {decision.count} slot(s) because a run is "
+                "still active (overlap policy 'skip')",
+            )
+        elif decision.reason == "downtime":
+            logger.info(
+                "%s: %d slot(s) missed while the process was down were not run (catchup policy)",
+                decision.deployment,
+                decision.count,
+            )
+
+    async def _claim(self, slot: planning.RunSlot, now: datetime) -> None:
+        deployment = self.deployments[slot.deployment]
+        new = self._new_run(
+            deployment, dict(deployment.parameters), slot.scheduled_at, slot.trigger
+        )
+        run = await self.db(self.store.claim_slot, new)
+        if run is None:
+            return  # another process (or an earlier life of this one) already took it
+        if self.runs and any(
+            a.run.deployment == slot.deployment for a in self.runs.active.values()
+        ):
+            self._throttle.warn(
+                f"late:{slot.deployment}",
+                f"{slot.deployment}: a run is still running past its next slot "
+                f"({slot.scheduled_at:%Y-%m-%d %H:%M:%S} UTC); starting another (overlap 'allow')",
+            )
+        await self.db(self.store.transition, run.id, RunState.PENDING, at=now)
+
+    def _new_run(
+        self, deployment: Deployment, parameters: dict[str, Any], at: datetime, trigger: str
+    ) -> NewRun:
+        name = None
+        if deployment.flow is not None:
+            try:
+                name = deployment.flow.render_flow_run_name(parameters)
+            except Exception as exc:
+                self._throttle.warn(f"name:{deployment.full_name}", f"flow_run_name failed: {exc}")
+        return NewRun(
+            deployment=deployment.full_name,
+            flow_name=deployment.flow_name,
+            parameters=parameters,
+            scheduled_at=at,
+            trigger=trigger,
+            name=name,
+            retries=deployment.retries,
+            retry_delay_seconds=_first_delay(deployment),
+        )
+
+    async def _promote_due_retries(self, now: datetime) -> None:
+        for run in await self.db(self.store.runs_in_states, [RunState.SCHEDULED]):
+            if run.deployment in self.deployments and run.scheduled_at <= now:
+                with contextlib.suppress(ValueError):
+                    await self.db(self.store.transition, run.id, RunState.PENDING, at=now)
+
+    async def _dispatch(self) -> None:
+        assert self.runs is not None
+        if self.should_exit:
+            return
+        pending = [
+            r
+            for r in await self.db(self.store.runs_in_states, [RunState.PENDING])
+            if r.deployment in self.deployments and r.id not in self.runs.active
+        ]
+        running = Counter(a.run.deployment for a in self.runs.active.values())
+        chosen = planning.select_runs_to_start(
+            [planning.QueuedRun(r.id, r.deployment) for r in pending],
+            running,
+            limit=self.settings.effective_limit,
+            concurrency_limits={n: d.concurrency_limit for n, d in self.deployments.items()},
+        )
+        by_id = {r.id: r for r in pending}
+        for run_id in chosen:
+            run = by_id[run_id]
+            await self.runs.start(run, self.deployments[run.deployment])
+
+    async def _sleep_seconds(self, now: datetime) -> float:
+        views = await self._views()
+        wake = planning.next_wakeup(now, views)
+        retries = await self.db(self.store.runs_in_states, [RunState.SCHEDULED])
+        times = [w for w in [wake] if w is not None] + [
+            r.scheduled_at for r in retries if r.deployment in self.deployments
+        ]
+        delay = self.settings.heartbeat
+        if times:
+            delay = min(delay, max((min(times) - self.clock()).total_seconds(), 0.0))
+        return delay
+
+    def _run_done(self, active: ActiveRun, verdict: Verdict) -> None:
+        self.finished[(active.run.deployment, verdict.state.value)] += 1
+        self.wake()
+
+    # ── shutdown phases ───────────────────────────────────────────────────────
+    async def _pause_for_shutdown(self) -> None:
+        if not self.settings.pause_on_shutdown:
+            return
+        now = self.clock()
+        for record in await self.db(self.store.list_deployments):
+            if record.name in self.deployments and not record.paused:
+                await self.db(self.store.set_paused, record.name, True, PAUSED_BY_SHUTDOWN, now=now)
+        logger.info("paused %d schedule(s) until the next start", len(self.deployments))
+
+    async def _drain(self) -> None:
+        assert self.runs is not None
+        grace = self.settings.shutdown_grace
+        if self.runs.active:
+            logger.info(
+                "shutting down: waiting up to %gs for %d run(s) in flight",
+                grace,
+                len(self.runs.active),
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.runs.active and not self.force_exit and loop.time() < deadline:
+            assert self._wake is not None
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(0.5, deadline - loop.time()))
+        reason = f"shutdown: still running after the {grace:g}s grace period"
+        if self.force_exit:
+            self.runs.kill_all("shutdown forced by a second signal")
+        for run_id in list(self.runs.active):
+            self.runs.cancel(run_id, reason)
+        await self.runs.wait_all()
+
+    # ── operations (CLI, API, tests) ──────────────────────────────────────────
+    async def trigger_run(
+        self, deployment_name: str, parameters: dict[str, Any] | None = None
+    ) -> RunRecord:
+        """Create an ad-hoc run with parameters merged over the deployment's defaults."""
+        deployment = self._deployment(deployment_name)
+        params = {**dict(deployment.parameters), **(parameters or {})}
+        if deployment.flow is not None and deployment.enforce_parameter_schema:
+            from dockyard.parameters import jsonable
+
+            params = jsonable(deployment.flow.validate_parameters(params))
+        new = self._new_run(deployment, params, self.clock(), "manual")
+        run = await self.db(self.store.create_run, new)
+        run = await self.db(self.store.transition, run.id, RunState.PENDING, at=self.clock())
+        self.wake()
+        return run
+
+    async def cancel_run(self, run_id: str, reason: str = "cancelled on request") -> RunRecord:
+        run = await self.db(self.store.get_run, run_id)
+        if self.runs is not None and self.runs.cancel(run.id, reason):
+            return run
+        if run.state in (RunState.PENDING, RunState.SCHEDULED):
+            now = self.clock()
+            return await self.db(
+                self.store.transition,
+                run.id,
+                RunState.CANCELLED,
+                at=now,
+                message=reason,
+                ended_at=now,
+            )
+        return run
+
+    async def set_paused(self, deployment_name: str, paused: bool) -> DeploymentRecord:
+        self._deployment(deployment_name)
+        reason = PAUSED_BY_USER if paused else None
+        record = await self.db(
+            self.store.set_paused, deployment_name, paused, reason, now=self.clock()
+        )
+        self.wake()
+        return record
+
+    def _deployment(self, name: str) -> Deployment:
+        if name not in self.deployments:
+            known = ", ".join(sorted(self.deployments)) or "none"
+            raise NotFoundError(f"unknown deployment {name!r}; served here: {known}")
+        return self.deployments[name]
+
+    def next_fire_times(self, name: str, count: int = 5) -> list[datetime]:
+        deployment = self._deployment(name)
+        times: list[datetime] = []
+        point = self.clock()
+        while len(times) < count:
+            t = next_fire(deployment.schedules, point)
+            if t is None:
+                break
+            times.append(t)
+            point = t
+        return times
+
+
+def _view(
+    deployment: Deployment, record: DeploymentRecord | None, active: list[str]
+) -> planning.DeploymentView:
+    return planning.DeploymentView(
+        name=deployment.full_name,
+        schedules=deployment.schedules,
+        paused=bool(record and record.paused),
+        cursor=record.cursor if record else None,
+        overlap=deployment.overlap,
+        catchup=deployment.catchup,
+        catchup_window_seconds=deployment.catchup_window_seconds,
+        catchup_max=deployment.catchup_max,
+        active_runs=tuple(active),
+    )
+
+
+def _first_delay(deployment: Deployment) -> float:
+    delay = deployment.retry_delay_seconds
+    if isinstance(delay, list | tuple):
+        return float(delay[0]) if delay else 0.0
+    return float(delay or 0.0)

@@ -1,0 +1,137 @@
+"""Process-wide settings: the one place that reads ``DOCKYARD_*`` environment variables.
+
+Precedence is flag > environment > dockyard.yaml > default: the CLI passes only the
+flags that were given, the YAML file's top-level values come in below the
+environment, and everything is validated before start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from dockyard.errors import ConfigError
+
+DEFAULT_LIMIT = 5
+"""Concurrent runs per serve process when no limit is given (0 means no limit).
+
+Prefect's serve has no limit by default; after downtime that starts every late run at
+once and exhausts memory. Five matches Prefect's own runner default process limit.
+"""
+
+
+class Settings(BaseSettings):
+    """Everything ``dockyard serve`` is configured with, from flags, env and YAML."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", frozen=True, extra="ignore")
+
+    # Process-wide.
+    state: str = ".dockyard/state.db"
+    config: str | None = None
+    limit: int | None = Field(default=None, ge=0)
+    pause_on_shutdown: bool = True
+    shutdown_grace: float = Field(default=25.0, ge=0)
+    kill_delay: float = Field(default=5.0, ge=0)
+    misfire_grace: float = Field(default=15.0, gt=0)
+    heartbeat: float = Field(default=5.0, gt=0)
+    max_log_lines: int = Field(default=10_000, ge=10)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    webserver: bool | None = None
+    debug: bool = False
+    log_level: str = "INFO"
+
+    # One deployment from the command line or environment (`dockyard serve ENTRYPOINT`).
+    entrypoint: str | None = None
+    name: str | None = None
+    cron: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    interval: Annotated[list[float], NoDecode] = Field(default_factory=list)
+    rrule: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    timezone: str | None = None
+    params: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
+    tags: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    description: str | None = None
+    version: str | None = None
+    paused: bool | None = None
+    concurrency_limit: int | None = Field(default=None, ge=1)
+    overlap: str | None = None
+    catchup: str | None = None
+
+    @field_validator("cron", "rrule", "tags", "interval", mode="before")
+    @classmethod
+    def _split(cls, value: Any, info: Any) -> Any:
+        # From the environment: DOCKYARD_TAGS=a,b  DOCKYARD_INTERVAL=60  DOCKYARD_CRON="0 * * * *"
+        # (several crons separated by ';'; several rrules by newlines, since rrules hold ';').
+        if isinstance(value, str):
+            sep = {"cron": ";", "rrule": "\n"}.get(info.field_name, ",")
+            return [part.strip() for part in value.split(sep) if part.strip()]
+        return value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('expected a JSON object, e.g. {"day": "2026-01-01"}') from None
+        return value
+
+    @property
+    def effective_limit(self) -> int | None:
+        """The concurrent-run cap in force: None means unlimited."""
+        if self.limit is None:
+            return DEFAULT_LIMIT
+        return self.limit or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Top-level values of dockyard.yaml, below flags and environment."""
+
+    values: dict[str, Any] = {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
+
+
+def load_settings(flags: dict[str, Any], yaml_values: dict[str, Any] | None = None) -> Settings:
+    """Build settings from the given flags (only those given), env and YAML values."""
+    given = {k: v for k, v in flags.items() if v is not None and v != [] and v != {}}
+    _YamlSource.values = dict(yaml_values or {})
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    finally:
+        _YamlSource.values = {}
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        env = f"DOCKYARD_{field.upper()}"
+        parts.append(f"{field} (flag --{field.replace('_', '-')} or {env}): {err['msg']}")
+    return "invalid setting: " + "; ".join(parts)
+
+
+def state_path(settings: Settings) -> Path:
+    return Path(settings.state).expanduser()

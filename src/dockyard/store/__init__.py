@@ -1,0 +1,130 @@
+"""dockyard's state: deployments, runs, slots and logs in one SQL database.
+
+``open_store(path_or_url)`` returns a :class:`SqlStateStore` (``sql.py``); everything it
+returns is a plain frozen record from ``records.py``. SQL lives only in this package:
+``schema.py`` holds the tables, ``migrations.py`` the versioned DDL. This module turns a
+path or URL into a configured engine.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from dockyard.errors import StateStoreError
+from dockyard.store.migrations import CURRENT_VERSION
+from dockyard.store.records import (
+    PAUSED_BY_CONFIG,
+    PAUSED_BY_SHUTDOWN,
+    PAUSED_BY_USER,
+    DeploymentRecord,
+    LogLine,
+    NewRun,
+    RunRecord,
+    StateEvent,
+    slot_key,
+)
+from dockyard.store.sql import HINT, SqlStateStore, first_line
+
+__all__ = [
+    "CURRENT_VERSION",
+    "PAUSED_BY_CONFIG",
+    "PAUSED_BY_SHUTDOWN",
+    "PAUSED_BY_USER",
+    "DeploymentRecord",
+    "LogLine",
+    "NewRun",
+    "RunRecord",
+    "SqlStateStore",
+    "StateEvent",
+    "open_store",
+    "slot_key",
+]
+
+
+def open_store(path_or_url: str | Path, *, max_log_lines: int = 10_000) -> SqlStateStore:
+    """Open (creating it if needed) the state database and apply pending migrations.
+
+    ``path_or_url`` is a file path for SQLite (parent directories are created) or an
+    SQLAlchemy URL such as ``sqlite:///state.db``. An existing file this process may not
+    write is opened read-only: reads work, writes raise :class:`StateStoreError`.
+    ``max_log_lines`` bounds the log lines stored per run.
+    """
+    url, database = _resolve(path_or_url)
+    engine = _create_engine(url)
+    store = SqlStateStore(engine, database=database, max_log_lines=max_log_lines)
+    try:
+        store._upgrade()
+    except sa.exc.DBAPIError as exc:
+        store.close()
+        reason = _open_reason(exc)
+        raise StateStoreError(f"cannot open state database {database}: {reason}") from exc
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _resolve(path_or_url: str | Path) -> tuple[sa.URL, str]:
+    if isinstance(path_or_url, str) and "://" in path_or_url:
+        url = sa.make_url(path_or_url)
+        name = url.database or ""
+        if url.get_backend_name() != "sqlite" or not name or name.startswith("file:"):
+            return url, url.render_as_string(hide_password=True)
+        path = Path(name)
+    else:
+        path = Path(path_or_url)
+    path = path.expanduser().absolute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        blocker = next((p for p in path.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            reason = f"{blocker} is a file, not a directory"
+        raise StateStoreError(f"cannot open state database {path}: {reason}; {HINT}") from exc
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # Let `dockyard run ls` read a state file it may not write (e.g. another user's).
+        uri = f"file:{quote(str(path))}?mode=ro"
+        return sa.URL.create("sqlite", database=uri, query={"uri": "true"}), str(path)
+    return sa.URL.create("sqlite", database=str(path)), str(path)
+
+
+def _create_engine(url: sa.URL) -> Engine:
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    # Take transaction control away from the sqlite3 module: we emit BEGIN ourselves.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first, so the WAL switch waits for locks
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc):
+            raise  # a read-only file keeps its journal mode
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("dockyard_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _open_reason(exc: sa.exc.DBAPIError) -> str:
+    text = first_line(exc)
+    if "not a database" in text or "malformed" in text:
+        return f"{text} (corrupt or not SQLite); move it away or {HINT.replace('writable', 'new')}"
+    return f"{text}; {HINT}"

@@ -1,0 +1,142 @@
+"""Plain result objects the state store returns, and the slot key rule (no SQL here)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dockyard.states import RunState
+
+PAUSED_BY_USER = "user"
+"""Paused with ``dockyard pause`` or the API."""
+PAUSED_BY_SHUTDOWN = "shutdown"
+"""Paused by a shutdown drain with ``pause_on_shutdown``; serve resumes it on start."""
+PAUSED_BY_CONFIG = "config"
+"""Paused because the deployment's configuration says ``paused: true``."""
+PAUSED_REASONS = frozenset({PAUSED_BY_USER, PAUSED_BY_SHUTDOWN, PAUSED_BY_CONFIG})
+
+TRIGGERS = frozenset({"schedule", "catchup", "manual", "retry"})
+LOG_STREAMS = frozenset({"stdout", "stderr", "dockyard"})
+
+
+def slot_key(deployment: str, scheduled_at: datetime) -> str:
+    """The deterministic key of one scheduled slot: ``"<deployment>:<UTC ISO time>Z"``."""
+    if scheduled_at.tzinfo is None:
+        raise ValueError("slot_key needs a timezone-aware scheduled_at")
+    return f"{deployment}:{scheduled_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """A deployment as the store knows it: its last spec, pause state and schedule cursor."""
+
+    name: str
+    flow_name: str
+    spec: dict[str, Any]
+    paused: bool
+    paused_reason: str | None
+    paused_at: datetime | None
+    cursor: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DeploymentRecord:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One flow run. ``log_lines`` counts stored log rows (the truncation marker included);
+    ``log_truncated`` counts lines dropped after the limit. ``updated_at`` is the time of the
+    last state transition."""
+
+    id: str
+    deployment: str
+    flow_name: str
+    name: str | None
+    state: RunState
+    state_message: str | None
+    parameters: dict[str, Any]
+    trigger: str
+    scheduled_at: datetime
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    attempt: int
+    retries: int
+    retry_delay_seconds: float
+    error: str | None
+    result: str | None
+    slot_key: str | None
+    pid: int | None
+    code_revision: str | None
+    log_lines: int
+    log_truncated: int
+    updated_at: datetime
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["state"] = RunState(values["state"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    """One entry of a run's state history."""
+
+    run_id: str
+    state: RunState
+    at: datetime
+    message: str | None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One stored output line of a run; ``seq`` starts at 1 and increases per run."""
+
+    run_id: str
+    seq: int
+    at: datetime
+    stream: str
+    line: str
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What the caller knows about a run before it exists; ``id`` defaults to a uuid4 hex."""
+
+    deployment: str
+    flow_name: str
+    parameters: dict[str, Any]
+    scheduled_at: datetime
+    trigger: str
+    name: str | None = None
+    retries: int = 0
+    retry_delay_seconds: float = 0.0
+    state: RunState = RunState.SCHEDULED
+    message: str | None = None
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.id is None:
+            object.__setattr__(self, "id", uuid.uuid4().hex)
+        if self.trigger not in TRIGGERS:
+            raise ValueError(f"unknown trigger {self.trigger!r}; use one of {sorted(TRIGGERS)}")
+        if self.scheduled_at.tzinfo is None:
+            raise ValueError("NewRun.scheduled_at must be timezone-aware (UTC)")
+
+    @property
+    def run_id(self) -> str:
+        assert self.id is not None  # set in __post_init__
+        return self.id

@@ -1,0 +1,422 @@
+"""The state store on SQLAlchemy Core: SQLite now, PostgreSQL later with the same queries.
+
+Every public method runs in its own short transaction and is safe to call while other
+processes (the CLI, a second replica) use the same database. On SQLite, write transactions
+start with ``BEGIN IMMEDIATE`` so that two writers queue on ``busy_timeout`` instead of
+failing with SQLITE_BUSY when a read turns into a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from dockyard.errors import NotFoundError, StateStoreError, UsageError
+from dockyard.states import RunState, can_transition
+from dockyard.store import migrations
+from dockyard.store.records import (
+    LOG_STREAMS,
+    PAUSED_BY_USER,
+    PAUSED_REASONS,
+    DeploymentRecord,
+    LogLine,
+    NewRun,
+    RunRecord,
+    StateEvent,
+    slot_key,
+)
+from dockyard.store.schema import (
+    deployments,
+    find_deployment,
+    insert_event,
+    insert_run,
+    require_deployment,
+    require_run,
+    run_filters,
+    run_logs,
+    run_not_found,
+    run_states,
+    runs,
+    slots,
+)
+
+HINT = "set --state or DOCKYARD_STATE to a writable path"
+_TRANSITION_FIELDS = frozenset(
+    {"started_at", "ended_at", "attempt", "error", "result", "pid", "code_revision",
+     "scheduled_at", "name"}
+)  # fmt: skip
+_UPDATE_FIELDS = frozenset({"pid", "name", "code_revision"})
+_MIN_PREFIX = 6
+
+
+class _SlotTaken(Exception):
+    """Internal: the slot row already exists, so the claim transaction must roll back."""
+
+
+def first_line(exc: sa.exc.DBAPIError) -> str:
+    return (str(exc.orig) if exc.orig is not None else str(exc)).splitlines()[0]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlStateStore:
+    """Deployments, runs, slots and logs in one SQL database (see ``open_store``).
+
+    Methods are synchronous (call them with ``asyncio.to_thread``), take and return aware
+    UTC datetimes, raise :class:`NotFoundError` for unknown deployments and runs, and wrap
+    database failures in one-line :class:`StateStoreError` messages. ``now`` arguments
+    that default to None mean "the current UTC time".
+    """
+
+    def __init__(self, engine: Engine, *, database: str, max_log_lines: int = 10_000) -> None:
+        if max_log_lines < 1:
+            raise ValueError("max_log_lines must be at least 1")
+        self._engine = engine
+        self._write_engine = engine.execution_options(dockyard_write=True)
+        self.database = database
+        self.max_log_lines = max_log_lines
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _upgrade(self) -> None:
+        with self._engine.begin() as conn:
+            version = migrations.current_version(conn)
+        if version > migrations.CURRENT_VERSION:
+            raise StateStoreError(migrations.too_new_message(self.database, version))
+        if version < migrations.CURRENT_VERSION:
+            with self._write_engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # SQLite has BEGIN IMMEDIATE instead
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7263540)"))
+                migrations.migrate(conn, database=self.database)
+
+    @contextmanager
+    def _tx(self, *, write: bool = False) -> Iterator[Connection]:
+        engine = self._write_engine if write else self._engine
+        try:
+            with engine.begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise self._translate(exc) from exc
+        except sa.exc.StatementError as exc:
+            if isinstance(exc.orig, ValueError):  # e.g. a naive datetime refused by UTCDateTime
+                raise exc.orig from None
+            raise
+
+    def _translate(self, exc: sa.exc.DBAPIError) -> StateStoreError:
+        text = first_line(exc)
+        if "readonly" in text or "read-only" in text:
+            return StateStoreError(
+                f"state database {self.database} is read-only ({text}); "
+                f"{HINT} or fix the permissions of the file and its directory"
+            )
+        if "locked" in text:
+            return StateStoreError(
+                f"state database {self.database} stayed locked for 10s by another process; "
+                "check for a stuck dockyard process"
+            )
+        if isinstance(exc, sa.exc.IntegrityError):  # e.g. a NewRun.id that is already used
+            return StateStoreError(f"state database {self.database} refused a write: {text}")
+        return StateStoreError(f"state database {self.database}: {text}; {HINT}")
+
+    def ping(self) -> None:
+        """Run a trivial query; raise StateStoreError if the database is unusable."""
+        with self._tx() as conn:
+            conn.execute(sa.select(sa.literal(1))).scalar()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> SqlStateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- deployments ------------------------------------------------------------------------
+
+    def upsert_deployment(
+        self, name: str, flow_name: str, spec: dict[str, Any], *, now: datetime
+    ) -> DeploymentRecord:
+        """Insert an active deployment, or update only its spec and flow name."""
+        with self._tx(write=True) as conn:
+            if find_deployment(conn, name) is None:
+                conn.execute(
+                    deployments.insert().values(
+                        name=name, flow_name=flow_name, spec=spec, paused=False,
+                        paused_reason=None, paused_at=None, cursor=None,
+                        created_at=now, updated_at=now,
+                    )
+                )  # fmt: skip
+            else:
+                conn.execute(
+                    deployments.update()
+                    .where(deployments.c.name == name)
+                    .values(flow_name=flow_name, spec=spec, updated_at=now)
+                )
+            return require_deployment(conn, name)
+
+    def get_deployment(self, name: str) -> DeploymentRecord | None:
+        with self._tx() as conn:
+            return find_deployment(conn, name)
+
+    def list_deployments(self) -> list[DeploymentRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(deployments).order_by(deployments.c.name)).mappings()
+            return [DeploymentRecord.from_row(row) for row in rows]
+
+    def set_paused(
+        self, name: str, paused: bool, reason: str | None = None, *, now: datetime
+    ) -> DeploymentRecord:
+        """Pause (``reason`` defaults to ``"user"``) or resume a deployment.
+
+        Pausing an already paused deployment keeps its first reason and time, so that a
+        shutdown drain never turns a user's pause into one that serve resumes on start.
+        """
+        if paused and reason is None:
+            reason = PAUSED_BY_USER
+        if paused and reason not in PAUSED_REASONS:
+            raise ValueError(f"unknown pause reason {reason!r}; use {sorted(PAUSED_REASONS)}")
+        with self._tx(write=True) as conn:
+            current = require_deployment(conn, name)
+            if paused and current.paused:
+                return current
+            values: dict[str, Any] = {"paused": paused, "updated_at": now}
+            values |= {"paused_reason": reason, "paused_at": now} if paused else {
+                "paused_reason": None, "paused_at": None}  # fmt: skip
+            conn.execute(deployments.update().where(deployments.c.name == name).values(values))
+            return require_deployment(conn, name)
+
+    def set_cursor(self, name: str, cursor: datetime | None) -> DeploymentRecord:
+        """Record the last slot time the planner has dealt with for a deployment."""
+        with self._tx(write=True) as conn:
+            require_deployment(conn, name)
+            conn.execute(
+                deployments.update().where(deployments.c.name == name).values(cursor=cursor)
+            )
+            return require_deployment(conn, name)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def claim_slot(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord | None:
+        """Create the run of a scheduled slot, or return None if any process already did.
+
+        The slot row (primary key ``slot_key``) and the run are inserted in one transaction,
+        so a slot runs at most once across restarts and processes sharing the database.
+        """
+        now = now or _utcnow()
+        key = slot_key(new_run.deployment, new_run.scheduled_at)
+        try:
+            with self._tx(write=True) as conn:
+                require_deployment(conn, new_run.deployment)
+                insert_run(conn, new_run, now, key)
+                try:
+                    conn.execute(
+                        slots.insert().values(
+                            slot_key=key, deployment=new_run.deployment,
+                            scheduled_at=new_run.scheduled_at, run_id=new_run.run_id,
+                            claimed_at=now,
+                        )
+                    )  # fmt: skip
+                except sa.exc.IntegrityError:
+                    raise _SlotTaken from None
+                return require_run(conn, new_run.run_id)
+        except _SlotTaken:
+            return None
+
+    def create_run(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord:
+        """Create an ad-hoc run (manual trigger or retry) that belongs to no slot."""
+        with self._tx(write=True) as conn:
+            require_deployment(conn, new_run.deployment)
+            insert_run(conn, new_run, now or _utcnow(), None)
+            return require_run(conn, new_run.run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id, or with this unique prefix of at least 6 characters."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+            if row is not None:
+                return RunRecord.from_row(row)
+            if len(run_id) < _MIN_PREFIX:
+                raise NotFoundError(
+                    f"unknown run {run_id!r}; give the full run id or a prefix of at least "
+                    f"{_MIN_PREFIX} characters"
+                )
+            query = sa.select(runs).where(runs.c.id.startswith(run_id, autoescape=True))
+            rows = conn.execute(query.order_by(runs.c.id).limit(3)).mappings().all()
+        if not rows:
+            raise NotFoundError(f"unknown run {run_id!r}; check the id with `dockyard run ls`")
+        if len(rows) > 1:
+            ids = ", ".join(row["id"] for row in rows[:2]) + (", ..." if len(rows) > 2 else "")
+            raise UsageError(f"run id prefix {run_id!r} matches several runs ({ids}); give more")
+        return RunRecord.from_row(rows[0])
+
+    def transition(
+        self,
+        run_id: str,
+        new_state: RunState,
+        *,
+        at: datetime,
+        message: str | None = None,
+        **fields: Any,
+    ) -> RunRecord:
+        """Move a run to ``new_state`` and append a state event, atomically.
+
+        ``fields`` may set started_at, ended_at, attempt, error, result, pid, code_revision,
+        scheduled_at and name. Raises ValueError for a transition ``can_transition`` forbids.
+        The UPDATE is conditional on the state read, so two writers cannot both move a run.
+        """
+        unknown = set(fields) - _TRANSITION_FIELDS
+        if unknown:
+            raise TypeError(f"transition() got unknown fields {sorted(unknown)}")
+        new_state = RunState(new_state)
+        for _ in range(10):
+            with self._tx(write=True) as conn:
+                current = require_run(conn, run_id).state
+                if not can_transition(current, new_state):
+                    raise ValueError(f"run {run_id}: cannot go from {current} to {new_state}")
+                changed = conn.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id, runs.c.state == current.value)
+                    .values(state=new_state.value, state_message=message, updated_at=at, **fields)
+                ).rowcount
+                if changed == 1:
+                    insert_event(conn, run_id, new_state, at, message)
+                    return require_run(conn, run_id)
+        raise StateStoreError(f"run {run_id}: its state kept changing underneath; try again")
+
+    def update_run(self, run_id: str, **fields: Any) -> RunRecord:
+        """Set non-state fields of a run: pid, name, code_revision."""
+        unknown = set(fields) - _UPDATE_FIELDS
+        if unknown:
+            raise TypeError(f"update_run() got unknown fields {sorted(unknown)}")
+        with self._tx(write=True) as conn:
+            require_run(conn, run_id)
+            if fields:
+                conn.execute(runs.update().where(runs.c.id == run_id).values(**fields))
+            return require_run(conn, run_id)
+
+    def list_runs(
+        self,
+        *,
+        deployment: str | None = None,
+        states: Iterable[RunState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "desc",
+    ) -> list[RunRecord]:
+        """Runs filtered on deployment, states and created_at (``since`` <= t < ``until``),
+        ordered by created_at then id (``order`` is "asc" or "desc")."""
+        if order not in ("asc", "desc"):
+            raise UsageError(f"unknown order {order!r}; use 'asc' or 'desc'")
+        keys = (runs.c.created_at, runs.c.id)
+        ordering = [k.desc() for k in keys] if order == "desc" else list(keys)
+        query = sa.select(runs).where(*run_filters(deployment, states, since, until))
+        query = query.order_by(*ordering).limit(limit).offset(offset)
+        with self._tx() as conn:
+            return [RunRecord.from_row(row) for row in conn.execute(query).mappings()]
+
+    def count_runs(
+        self,
+        *,
+        deployment: str | None = None,
+        states: Iterable[RunState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many runs ``list_runs`` would return without limit and offset."""
+        query = sa.select(sa.func.count()).select_from(runs)
+        query = query.where(*run_filters(deployment, states, since, until))
+        with self._tx() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def state_history(self, run_id: str) -> list[StateEvent]:
+        """Every state the run went through, oldest first."""
+        query = sa.select(run_states).where(run_states.c.run_id == run_id)
+        with self._tx() as conn:
+            rows = conn.execute(query.order_by(run_states.c.id)).mappings().all()
+            if not rows:
+                require_run(conn, run_id)
+        return [
+            StateEvent(run_id=r["run_id"], state=RunState(r["state"]), at=r["at"],
+                       message=r["message"])
+            for r in rows
+        ]  # fmt: skip
+
+    def runs_in_states(self, states: Iterable[RunState]) -> list[RunRecord]:
+        """All runs in these states, oldest scheduled first (for recovery at start-up)."""
+        query = sa.select(runs).where(runs.c.state.in_([RunState(s).value for s in states]))
+        query = query.order_by(runs.c.scheduled_at, runs.c.created_at, runs.c.id)
+        with self._tx() as conn:
+            return [RunRecord.from_row(row) for row in conn.execute(query).mappings()]
+
+    # -- logs -------------------------------------------------------------------------------
+
+    def append_logs(self, run_id: str, lines: Sequence[tuple[datetime, str, str]]) -> None:
+        """Store ``(at, stream, line)`` tuples with increasing ``seq``, up to the limit.
+
+        The first line past ``max_log_lines`` is replaced by one ``dockyard`` marker line;
+        it and every later line are counted in the run's ``log_truncated``.
+        """
+        if not lines:
+            return
+        for _, stream, _ in lines:
+            if stream not in LOG_STREAMS:
+                raise ValueError(f"unknown log stream {stream!r}; use one of {sorted(LOG_STREAMS)}")
+        with self._tx(write=True) as conn:
+            query = sa.select(runs.c.log_lines, runs.c.log_truncated).where(runs.c.id == run_id)
+            counts = conn.execute(query).first()
+            if counts is None:
+                raise run_not_found(run_id)
+            stored, dropped = counts
+            room = max(self.max_log_lines - stored, 0)
+            rows = [
+                {"run_id": run_id, "seq": stored + i, "at": at, "stream": stream, "line": line}
+                for i, (at, stream, line) in enumerate(lines[:room], start=1)
+            ]
+            extra = len(lines) - len(rows)
+            if extra and dropped == 0:
+                rows.append(
+                    {"run_id": run_id, "seq": stored + len(rows) + 1, "at": lines[room][0],
+                     "stream": "dockyard", "line": self._truncation_marker()}
+                )  # fmt: skip
+            if rows:
+                conn.execute(run_logs.insert(), rows)
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(log_lines=stored + len(rows), log_truncated=dropped + extra)
+            )
+
+    def _truncation_marker(self) -> str:
+        return (
+            f"[dockyard] log truncated: only the first {self.max_log_lines} lines of this run "
+            "are stored; later lines went to the serve process's output only"
+        )
+
+    def get_logs(
+        self, run_id: str, *, tail: int | None = None, after_seq: int | None = None
+    ) -> list[LogLine]:
+        """Stored lines in seq order: the last ``tail`` ones and/or those after ``after_seq``."""
+        query = sa.select(run_logs).where(run_logs.c.run_id == run_id)
+        if after_seq is not None:
+            query = query.where(run_logs.c.seq > after_seq)
+        if tail is not None:
+            query = query.order_by(run_logs.c.seq.desc()).limit(max(tail, 0))
+        else:
+            query = query.order_by(run_logs.c.seq)
+        with self._tx() as conn:
+            rows = conn.execute(query).mappings().all()
+            if not rows:
+                require_run(conn, run_id)
+        if tail is not None:
+            rows = list(reversed(rows))
+        return [LogLine(**row) for row in rows]
