@@ -1,18 +1,49 @@
 """dockyard: serve Python workflows from long-lived containers.
 
 Prefect-compatible API: ``from dockyard import flow, serve`` in place of
-``from prefect import flow, serve``.
+``from prefect import flow, serve``. Names are imported on first use, so a flow-run
+subprocess that only needs ``flow`` does not pay for the scheduler and the store.
 """
 
-from dockyard._version import __version__
-from dockyard.deployments import CatchupPolicy, Deployment, OverlapPolicy
-from dockyard.flows import Flow, flow
-from dockyard.schedules import Cron, CronSchedule, Interval, IntervalSchedule, RRule, RRuleSchedule
-from dockyard.serving import serve
-from dockyard.states import RunState
+from __future__ import annotations
 
-RunnerDeployment = Deployment
-"""Prefect's name for what ``to_deployment`` returns."""
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from dockyard._version import __version__
+
+if TYPE_CHECKING:
+    from dockyard.deployments import CatchupPolicy, Deployment, OverlapPolicy
+    from dockyard.flows import Flow, flow
+    from dockyard.schedules import (
+        Cron,
+        CronSchedule,
+        Interval,
+        IntervalSchedule,
+        RRule,
+        RRuleSchedule,
+    )
+    from dockyard.serving import serve
+    from dockyard.states import RunState
+
+    RunnerDeployment = Deployment
+
+_LAZY = {
+    "CatchupPolicy": "dockyard.deployments",
+    "Deployment": "dockyard.deployments",
+    "OverlapPolicy": "dockyard.deployments",
+    "RunnerDeployment": "dockyard.deployments:Deployment",
+    "Flow": "dockyard.flows",
+    "flow": "dockyard.flows",
+    "Cron": "dockyard.schedules",
+    "CronSchedule": "dockyard.schedules",
+    "Interval": "dockyard.schedules",
+    "IntervalSchedule": "dockyard.schedules",
+    "RRule": "dockyard.schedules",
+    "RRuleSchedule": "dockyard.schedules",
+    "serve": "dockyard.serving",
+    "RunState": "dockyard.states",
+}
 
 __all__ = [
     "CatchupPolicy",
@@ -31,3 +62,17 @@ __all__ = [
     "flow",
     "serve",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'dockyard' has no attribute {name!r}")
+    module_name, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attr or name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -7,6 +7,7 @@ errors and 1 otherwise; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,6 +105,7 @@ def serve(
 def _deployments(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
     from dockyard import loader
     from dockyard.config import load_config
+    from dockyard.serving import check_unique
     from dockyard.settings import load_settings
 
     settings = load_settings(flags)
@@ -113,7 +115,9 @@ def _deployments(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
         return settings, loader.from_settings(settings)
     config = load_config(settings.config)
     settings = load_settings(flags, config.process_settings())
-    return settings, loader.from_config(config, Path(settings.config or "."))
+    deployments = loader.from_config(config, Path(settings.config or "."))
+    check_unique(deployments)  # so that --check catches what serve would refuse
+    return settings, deployments
 
 
 def _store(state: str | None) -> Any:
@@ -220,8 +224,9 @@ def main(argv: list[str] | None = None) -> None:
         _usage_error(exc)
     except DockyardError as exc:
         if _DEBUG["on"]:
-            raise
-        print(f"dockyard: error: {exc}", file=sys.stderr)
+            traceback.print_exc()  # the traceback instead of the line, same exit code
+        else:
+            print(f"dockyard: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -123,6 +123,9 @@ def deployment_options(entry: DeploymentConfig, index: int) -> dict[str, Any]:
     }
 
 
-def with_path(index: int, exc: DockyardError) -> ConfigError:
-    """Prefix an error raised while building deployments[index] with its path."""
-    return ConfigError(f"deployments[{index}]: {exc}")
+def with_path(index: int, exc: DockyardError, file: str | Path | None = None) -> ConfigError:
+    """Prefix an error raised while building deployments[index] with the file and path."""
+    message = str(exc)
+    if not message.startswith(f"deployments[{index}]"):
+        message = f"deployments[{index}]: {message}"
+    return ConfigError(f"{file}: {message}" if file is not None else message)

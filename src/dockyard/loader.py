@@ -57,8 +57,5 @@ def from_config(config: FileConfig, config_path: Path) -> list[Deployment]:
             options = deployment_options(entry, index)
             deployments.append(Deployment.from_flow(flow, name=entry.name, **options))
         except DockyardError as exc:
-            message = str(exc)
-            if message.startswith(f"deployments[{index}]"):
-                raise
-            raise with_path(index, exc) from None
+            raise with_path(index, exc, config_path) from None
     return deployments

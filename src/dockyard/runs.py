@@ -145,7 +145,7 @@ class RunSupervisor:
             "parameters": run.parameters,
             "enforce_parameter_schema": deployment.enforce_parameter_schema,
             "attempt": run.attempt,
-            "final_attempt": run.attempt > run.retries,
+            "final_attempt": run.attempt > deployment.retries,
             "timeout_seconds": deployment.timeout_seconds,
             "scheduled_at": run.scheduled_at.isoformat(),
             **extra,
@@ -191,7 +191,8 @@ class RunSupervisor:
     async def _finish(self, active: ActiveRun, verdict: Verdict) -> None:
         run = active.run
         now = self.clock()
-        if verdict.retry and run.attempt <= run.retries and verdict.state is not RunState.CANCELLED:
+        retries = active.deployment.retries
+        if verdict.retry and run.attempt <= retries and verdict.state is not RunState.CANCELLED:
             await self._schedule_retry(run, active.deployment, verdict, now)
         else:
             await self.db(
@@ -213,7 +214,9 @@ class RunSupervisor:
         self, run: RunRecord, deployment: Deployment, verdict: Verdict, now: datetime
     ) -> None:
         delay = retry_delay(deployment, run.attempt)
-        message = f"retry {run.attempt} of {run.retries} in {delay:g}s after: {verdict.message}"
+        message = (
+            f"retry {run.attempt} of {deployment.retries} in {delay:g}s after: {verdict.message}"
+        )
         logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
         await self.db(
             self.store.transition,

@@ -22,8 +22,8 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,8 +33,18 @@ from dateutil.rrule import rruleset, rrulestr
 from dockyard.errors import ScheduleError
 
 __all__ = [
-    "Cron", "CronSchedule", "Interval", "IntervalSchedule", "RRule", "RRuleSchedule",
-    "Schedule", "count_fires", "fire_times", "latest_fire", "make_schedules", "next_fire",
+    "Cron",
+    "CronSchedule",
+    "Interval",
+    "IntervalSchedule",
+    "RRule",
+    "RRuleSchedule",
+    "Schedule",
+    "count_fires",
+    "fire_times",
+    "latest_fire",
+    "make_schedules",
+    "next_fire",
     "schedule_from_dict",
 ]
 
@@ -43,12 +53,22 @@ _DAY = timedelta(days=1)
 # Longest DST fold/gap we look around for; real-world transitions are at most 2 hours.
 _MARGIN = timedelta(hours=3)
 _NICKNAMES = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-_CRON_FIELDS = [("minute", "0-59"), ("hour", "0-23"), ("day of month", "1-31"),
-                ("month", "1-12 or JAN-DEC"), ("weekday", "0-7 or SUN-SAT"), ("second", "0-59")]
+_CRON_FIELDS = [
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day of month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("weekday", "0-7 or SUN-SAT"),
+    ("second", "0-59"),
+]
 
 
 # --- shared helpers ---------------------------------------------------------------------------
@@ -109,32 +129,22 @@ def _margin(dt: datetime, tz: ZoneInfo) -> timedelta:
     return _MARGIN if near else timedelta(0)
 
 
-def _scan_forward(walls: Iterable[datetime], tz: ZoneInfo, dt: datetime, both: bool):
-    """Smallest instant > dt among ascending wall times' instants.
+def _scan(walls: Iterable[datetime], tz: ZoneInfo, dt: datetime, both: bool, backward: bool):
+    """Nearest instant after ``dt`` (or at/before it, ``backward``) among the wall times' instants.
 
-    Later wall times never map before this one's first instant, so we stop once the best
-    candidate is at or below it.
+    ``walls`` runs away from ``dt``. A wall time's instants bound every later wall time's from
+    the side of ``dt`` (only fold=1 extras break plain monotonicity), so we stop as soon as the
+    best candidate is no worse than that bound.
     """
     best = None
     for wall in walls:
         found = _instants(wall, tz, both)
         for t in found:
-            if t > dt and (best is None or t < best):
+            if (t <= dt if backward else t > dt) and (
+                best is None or (t > best if backward else t < best)
+            ):
                 best = t
-        if best is not None and best <= found[0]:
-            break
-    return best
-
-
-def _scan_backward(walls: Iterable[datetime], tz: ZoneInfo, dt: datetime, both: bool):
-    """Largest instant <= dt among descending wall times' instants (mirror of the above)."""
-    best = None
-    for wall in walls:
-        found = _instants(wall, tz, both)
-        for t in found:
-            if t <= dt and (best is None or t > best):
-                best = t
-        if best is not None and best >= found[-1]:
+        if best is not None and (best >= found[-1] if backward else best <= found[0]):
             break
     return best
 
@@ -180,7 +190,7 @@ class CronSchedule:
         tz = _zone(self.timezone)
         dt = _utc(dt)
         start = _wall(dt, tz) - _margin(dt, tz)
-        return _scan_forward(self._walls(start, False), tz, dt, self._hour_is_wildcard)
+        return _scan(self._walls(start, False), tz, dt, self._hour_is_wildcard, False)
 
     def latest_at_or_before(self, dt: datetime) -> datetime | None:
         """Last fire time at or before ``dt``."""
@@ -188,7 +198,7 @@ class CronSchedule:
         # +1s: croniter's get_prev is strictly before its start; candidates > dt are skipped.
         dt = _utc(dt)
         start = _wall(dt, tz) + _margin(dt, tz) + timedelta(seconds=1)
-        return _scan_backward(self._walls(start, True), tz, dt, self._hour_is_wildcard)
+        return _scan(self._walls(start, True), tz, dt, self._hour_is_wildcard, True)
 
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"cron": self.cron, "timezone": self.timezone}
@@ -282,36 +292,38 @@ class IntervalSchedule:
         return (dt - self.anchor_date.astimezone(UTC)) // self.interval
 
     def next_after(self, dt: datetime) -> datetime | None:
-        """First fire time strictly after ``dt`` (O(1): a few slots around the estimate)."""
-        try:
-            dt = _utc(dt)
-            k = self._floor_k(dt)
-            if not self._local_days:
-                return self.anchor_date.astimezone(UTC) + (k + 1) * self.interval
-            k -= 2  # wall clock and instants differ by hours, never by two days
-            while self._slot(k) <= dt:
-                k += 1
-            return self._slot(k)
-        except OverflowError:
-            return None
+        """First fire time strictly after ``dt`` (O(1): no walk over the slots in between)."""
+        return self._nearest(dt, backward=False)
 
     def latest_at_or_before(self, dt: datetime) -> datetime | None:
         """Last fire time at or before ``dt``."""
+        return self._nearest(dt, backward=True)
+
+    def _nearest(self, dt: datetime, backward: bool) -> datetime | None:
+        dt = _utc(dt)
         try:
-            dt = _utc(dt)
             k = self._floor_k(dt)
             if not self._local_days:
-                return self.anchor_date.astimezone(UTC) + k * self.interval
-            k += 2
-            while self._slot(k) > dt:
-                k -= 1
+                return self.anchor_date.astimezone(UTC) + (k + (not backward)) * self.interval
+            # Wall clock and instants differ by hours, never two days: start 2 slots out.
+            if backward:
+                k += 2
+                while self._slot(k) > dt:
+                    k -= 1
+            else:
+                k -= 2
+                while self._slot(k) <= dt:
+                    k += 1
             return self._slot(k)
         except OverflowError:
             return None
 
     def to_dict(self) -> dict[str, object]:
-        return {"interval": self.interval.total_seconds(),
-                "anchor_date": self.anchor_date.isoformat(), "timezone": self.timezone}
+        return {
+            "interval": self.interval.total_seconds(),
+            "anchor_date": self.anchor_date.isoformat(),
+            "timezone": self.timezone,
+        }
 
     def describe(self) -> str:
         text = f"every {self.interval.total_seconds():g}s"
@@ -365,7 +377,7 @@ class RRuleSchedule:
         tz, rule = _zone(self.timezone), self._rule()
         dt = _utc(dt)
         start = _wall(dt, tz) - _margin(dt, tz)
-        return _scan_forward(rule.xafter(start), tz, dt, False)
+        return _scan(rule.xafter(start), tz, dt, False, False)
 
     def latest_at_or_before(self, dt: datetime) -> datetime | None:
         """Last fire time at or before ``dt``."""
@@ -379,7 +391,7 @@ class RRuleSchedule:
                 yield wall
                 wall = rule.before(wall)
 
-        return _scan_backward(walls(), tz, dt, False)
+        return _scan(walls(), tz, dt, False, True)
 
     def to_dict(self) -> dict[str, object]:
         return {"rrule": self.rrule, "timezone": self.timezone}
@@ -497,7 +509,9 @@ def schedule_from_dict(data: Mapping[str, object], path: str = "schedule") -> Sc
             raise ScheduleError(f"{path}.{key}: must be true or false, got {data[key]!r}")
     options = {k: v for k, v in data.items() if k != kind}
     build: Callable[..., Schedule] = {
-        "cron": CronSchedule, "interval": IntervalSchedule, "rrule": RRuleSchedule
+        "cron": CronSchedule,
+        "interval": IntervalSchedule,
+        "rrule": RRuleSchedule,
     }[kind]
     try:
         return build(data[kind], **options)

@@ -209,18 +209,19 @@ class ServeService:
         """Runs left Running by a process that was killed end Crashed (or retry)."""
         left = await self.db(self.store.runs_in_states, [RunState.RUNNING])
         for run in left:
-            if run.deployment not in self.deployments:
+            deployment = self.deployments.get(run.deployment)
+            if deployment is None:
                 continue
             message = (
                 "the serve process stopped while this run was running (killed or out of memory)"
             )
-            if run.attempt <= run.retries:
+            if run.attempt <= deployment.retries:
                 await self.db(
                     self.store.transition,
                     run.id,
                     RunState.SCHEDULED,
                     at=now,
-                    message=f"retry {run.attempt} of {run.retries} after: {message}",
+                    message=f"retry {run.attempt} of {deployment.retries} after: {message}",
                     attempt=run.attempt + 1,
                     scheduled_at=now,
                     error=message,

@@ -112,9 +112,16 @@ class _YamlSource(PydanticBaseSettingsSource):
         return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
 
 
+_SCHEDULE_FIELDS = ("cron", "interval", "rrule")
+
+
 def load_settings(flags: dict[str, Any], yaml_values: dict[str, Any] | None = None) -> Settings:
     """Build settings from the given flags (only those given), env and YAML values."""
     given = {k: v for k, v in flags.items() if v is not None and v != [] and v != {}}
+    if any(k in given for k in _SCHEDULE_FIELDS):
+        # A schedule given as a flag replaces the environment's, whatever its kind:
+        # `--interval 60` with DOCKYARD_CRON set means the interval, not a conflict.
+        given = {**{k: [] for k in _SCHEDULE_FIELDS}, **given}
     _YamlSource.values = dict(yaml_values or {})
     try:
         return Settings(**given)
@@ -124,12 +131,23 @@ def load_settings(flags: dict[str, Any], yaml_values: dict[str, Any] | None = No
         _YamlSource.values = {}
 
 
+_FLAG_NAMES = {"params": "--param", "tags": "--tag"}
+"""Settings whose ``dockyard serve`` flag is not ``--`` + the field name."""
+_ENV_ONLY = frozenset(
+    "kill_delay misfire_grace heartbeat max_log_lines host port webserver log_level".split()
+)
+"""Settings that have no ``dockyard serve`` flag, only a ``DOCKYARD_*`` variable."""
+
+
 def _one_line(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        # The setting itself, not an item of it (``interval.0`` is DOCKYARD_INTERVAL).
+        field = str(err["loc"][0]) if err["loc"] else "settings"
         env = f"DOCKYARD_{field.upper()}"
-        parts.append(f"{field} (flag --{field.replace('_', '-')} or {env}): {err['msg']}")
+        flag = _FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+        where = env if field in _ENV_ONLY else f"flag {flag} or {env}"
+        parts.append(f"{field} ({where}): {err['msg']}")
     return "invalid setting: " + "; ".join(parts)
 
 

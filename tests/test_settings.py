@@ -1,0 +1,226 @@
+"""Settings: flag > DOCKYARD_* environment > dockyard.yaml > default, validated in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import ConfigError
+from dockyard.settings import DEFAULT_LIMIT, load_settings, state_path
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No DOCKYARD_* variable of the developer's shell leaks into these tests."""
+    for key in list(os.environ):
+        if key.startswith("DOCKYARD_"):
+            monkeypatch.delenv(key)
+    yield
+
+
+def setting_error(flags: dict[str, object], yaml: dict[str, object] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_settings(flags, yaml)
+    message = str(info.value)
+    assert "\n" not in message
+    assert info.value.exit_code == 2
+    return message
+
+
+def test_defaults() -> None:
+    settings = load_settings({})
+
+    assert settings.state == ".dockyard/state.db"
+    assert settings.limit is None
+    assert settings.effective_limit == DEFAULT_LIMIT == 5
+    assert settings.pause_on_shutdown is True
+    assert settings.shutdown_grace == 25.0
+    assert settings.kill_delay == 5.0
+    assert settings.misfire_grace == 15.0
+    assert settings.max_log_lines == 10_000
+    assert (settings.cron, settings.interval, settings.tags, settings.params) == ([], [], [], {})
+    assert settings.entrypoint is None
+
+
+def test_flag_beats_env_beats_yaml_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    yaml = {"limit": 2, "shutdown_grace": 7, "kill_delay": 3, "pause_on_shutdown": False}
+    monkeypatch.setenv("DOCKYARD_LIMIT", "3")
+    monkeypatch.setenv("DOCKYARD_SHUTDOWN_GRACE", "9")
+
+    settings = load_settings({"limit": 4}, yaml)
+
+    assert settings.limit == 4  # flag over env and yaml
+    assert settings.shutdown_grace == 9  # env over yaml
+    assert settings.kill_delay == 3  # yaml over default
+    assert settings.pause_on_shutdown is False  # yaml over default
+    assert settings.misfire_grace == 15  # default
+
+
+def test_env_beats_yaml_for_a_boolean(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_PAUSE_ON_SHUTDOWN", "true")
+
+    assert load_settings({}, {"pause_on_shutdown": False}).pause_on_shutdown is True
+    assert load_settings({"pause_on_shutdown": False}, {}).pause_on_shutdown is False
+
+
+def test_flags_not_given_do_not_hide_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI passes None / [] / {} for flags the user did not give.
+    monkeypatch.setenv("DOCKYARD_NAME", "from-env")
+    monkeypatch.setenv("DOCKYARD_TAGS", "a")
+    monkeypatch.setenv("DOCKYARD_PARAMS", '{"day": "env"}')
+
+    settings = load_settings({"name": None, "tags": [], "params": {}})
+
+    assert (settings.name, settings.tags, settings.params) == ("from-env", ["a"], {"day": "env"})
+
+
+def test_flag_beats_env_for_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_TAGS", "env1,env2")
+    monkeypatch.setenv("DOCKYARD_NAME", "from-env")
+
+    settings = load_settings({"tags": ["flag"], "name": "from-flag"})
+
+    assert settings.tags == ["flag"]
+    assert settings.name == "from-flag"
+
+
+def test_a_schedule_flag_replaces_every_schedule_from_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKYARD_CRON", "0 * * * *")
+    monkeypatch.setenv("DOCKYARD_RRULE", "FREQ=DAILY")
+    monkeypatch.setenv("DOCKYARD_TIMEZONE", "Europe/Berlin")
+
+    from_flag = load_settings({"interval": [60.0]})
+    from_env = load_settings({})
+
+    assert (from_flag.interval, from_flag.cron, from_flag.rrule) == ([60.0], [], [])
+    assert from_flag.timezone == "Europe/Berlin"  # not a schedule: env still applies
+    assert (from_env.cron, from_env.rrule) == (["0 * * * *"], ["FREQ=DAILY"])
+
+
+def test_yaml_keys_that_are_not_settings_are_ignored() -> None:
+    assert load_settings({}, {"limit": 1, "deployments": []}).limit == 1
+
+
+def test_tags_from_env_are_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_TAGS", "etl, nightly,,team-a ")
+
+    assert load_settings({}).tags == ["etl", "nightly", "team-a"]
+
+
+def test_cron_from_env_splits_on_semicolons(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_CRON", "0 * * * *; 30 2 * * 1")
+
+    assert load_settings({}).cron == ["0 * * * *", "30 2 * * 1"]
+
+
+def test_rrule_from_env_splits_on_newlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_RRULE", "FREQ=DAILY;BYHOUR=9\nFREQ=WEEKLY;BYDAY=MO")
+
+    assert load_settings({}).rrule == ["FREQ=DAILY;BYHOUR=9", "FREQ=WEEKLY;BYDAY=MO"]
+
+
+def test_interval_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_INTERVAL", "60,90.5")
+
+    assert load_settings({}).interval == [60.0, 90.5]
+
+
+def test_params_from_env_are_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_PARAMS", '{"day": "2026-01-01", "n": 3, "dry": true}')
+
+    assert load_settings({}).params == {"day": "2026-01-01", "n": 3, "dry": True}
+
+
+def test_params_that_are_not_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_PARAMS", "day=today")
+
+    message = setting_error({})
+
+    assert message.startswith("invalid setting: params (flag --param or DOCKYARD_PARAMS): ")
+    assert 'expected a JSON object, e.g. {"day": "2026-01-01"}' in message
+
+
+def test_params_that_are_json_but_not_an_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_PARAMS", "[1, 2]")
+
+    message = setting_error({})
+
+    assert message.startswith("invalid setting: params (flag --param or DOCKYARD_PARAMS): ")
+
+
+def test_limit_zero_means_no_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_LIMIT", "0")
+
+    settings = load_settings({})
+
+    assert settings.limit == 0
+    assert settings.effective_limit is None
+
+
+def test_limit_from_yaml_and_flag() -> None:
+    assert load_settings({}, {"limit": 3}).effective_limit == 3
+    assert load_settings({"limit": 0}, {"limit": 3}).effective_limit is None
+
+
+def test_invalid_env_value_names_flag_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_LIMIT", "many")
+
+    message = setting_error({})
+
+    assert message.startswith("invalid setting: limit (flag --limit or DOCKYARD_LIMIT): ")
+    assert "valid integer" in message
+
+
+def test_invalid_flag_value_names_flag_and_variable() -> None:
+    message = setting_error({"shutdown_grace": -1})
+
+    assert message == (
+        "invalid setting: shutdown_grace (flag --shutdown-grace or DOCKYARD_SHUTDOWN_GRACE): "
+        "Input should be greater than or equal to 0"
+    )
+
+
+def test_invalid_list_item_names_the_setting_not_the_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKYARD_INTERVAL", "60,soon")
+
+    message = setting_error({})
+
+    assert message.startswith("invalid setting: interval (flag --interval or DOCKYARD_INTERVAL): ")
+
+
+def test_env_only_setting_names_only_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_MAX_LOG_LINES", "3")
+
+    message = setting_error({})
+
+    assert message.startswith("invalid setting: max_log_lines (DOCKYARD_MAX_LOG_LINES): ")
+
+
+def test_several_invalid_values_are_all_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_LIMIT", "-2")
+    monkeypatch.setenv("DOCKYARD_KILL_DELAY", "x")
+
+    message = setting_error({})
+
+    assert "limit (flag --limit or DOCKYARD_LIMIT)" in message
+    assert "kill_delay (DOCKYARD_KILL_DELAY)" in message
+
+
+def test_invalid_yaml_value_is_reported() -> None:
+    message = setting_error({}, {"shutdown_grace": "long"})
+
+    assert message.startswith("invalid setting: shutdown_grace ")
+
+
+def test_state_path_expands_the_home_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/someone")
+    monkeypatch.setenv("DOCKYARD_STATE", "~/dockyard/state.db")
+
+    assert state_path(load_settings({})) == Path("/home/someone/dockyard/state.db")
