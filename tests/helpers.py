@@ -137,15 +137,16 @@ def run_script(
 
 
 def queue_run(state: Path, deployment: str, parameters: dict[str, Any] | None = None) -> Any:
-    """Queue an ad-hoc run the way any process sharing the state file can."""
+    """Queue an ad-hoc run (defaults merged under ``parameters``) in the state file."""
     from datetime import UTC, datetime
 
     from dockyard.store.records import NewRun
 
     now = datetime.now(UTC)
     with open_store(state) as store:
-        flow_name = deployment.split("/")[0]
-        run = store.create_run(NewRun(deployment, flow_name, parameters or {}, now, "manual"))
+        record = store.get_deployment(deployment)
+        merged = {**record.spec.get("parameters", {}), **(parameters or {})}
+        run = store.create_run(NewRun(deployment, record.flow_name, merged, now, "manual"))
         return store.transition(run.id, RunState.PENDING, at=now)
 
 

@@ -590,3 +590,25 @@ def test_missing_state_file_for_deployment_ls(tmp_path: Path) -> None:
     assert error_line(result) == (
         "no state database at .dockyard/state.db; run 'dockyard serve' first or pass --state PATH"
     )
+
+
+def test_single_deployment_flags_with_config_are_refused() -> None:
+    result = dockyard(
+        "serve", "--config", "examples/dockyard.yaml", "--name", "x", "--cron", "* * * * *"
+    )
+    assert error_line(result) == (
+        "--name, --cron describe a single ENTRYPOINT; with --config set them in the file"
+    )
+
+
+def test_check_shows_coerced_default_parameters() -> None:
+    result = dockyard("serve", HELLO, "--param", "goodbye=true", "--check")
+    assert result.returncode == 0, result.stderr
+    assert 'parameters: {"goodbye": true}' in result.stdout
+
+
+def test_state_commands_ignore_unrelated_invalid_settings(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    open_store(state).close()
+    result = dockyard("run", "ls", "--state", str(state), env={"DOCKYARD_LIMIT": "lots"})
+    assert result.returncode == 0, result.stderr

@@ -102,8 +102,9 @@ def test_deployment_options_build_schedules(tmp_path: Path) -> None:
 
     options = deployment_options(entry, 0)
 
-    assert [s.to_dict()["interval"] for s in options["schedules"][:1]] == [60.0]
-    assert len(options["schedules"]) == 2
+    interval, cron = options["schedules"]
+    assert interval.to_dict()["interval"] == 60.0
+    assert cron.to_dict()["cron"] == "*/5 * * * *"
 
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:

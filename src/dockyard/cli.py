@@ -102,6 +102,23 @@ def serve(
     raise typer.Exit(code)
 
 
+_SINGLE_DEPLOYMENT_FLAGS = (
+    "name",
+    "cron",
+    "interval",
+    "rrule",
+    "timezone",
+    "params",
+    "tags",
+    "description",
+    "version",
+    "paused",
+    "concurrency_limit",
+    "overlap",
+    "catchup",
+)
+
+
 def _deployments(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
     from dockyard import loader
     from dockyard.config import load_config
@@ -113,6 +130,12 @@ def _deployments(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
         raise UsageError("give either an ENTRYPOINT or --config, not both")
     if not settings.config:
         return settings, loader.from_settings(settings)
+    single = [f for f in _SINGLE_DEPLOYMENT_FLAGS if flags.get(f) not in (None, [], {})]
+    if single:
+        names = ", ".join("--" + f.replace("_", "-") for f in single)
+        raise UsageError(
+            f"{names} describe a single ENTRYPOINT; with --config set them in the file"
+        )
     config = load_config(settings.config)
     settings = load_settings(flags, config.process_settings())
     deployments = loader.from_config(config, Path(settings.config or "."))
@@ -121,10 +144,10 @@ def _deployments(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
 
 
 def _store(state: str | None) -> Any:
-    from dockyard.settings import load_settings, state_path
+    from dockyard.settings import load_state_setting, state_path
     from dockyard.store import open_store
 
-    path = state_path(load_settings({"state": state}))
+    path = state_path(load_state_setting(state))
     if not path.exists():
         raise UsageError(
             f"no state database at {path}; run 'dockyard serve' first or pass --state PATH"

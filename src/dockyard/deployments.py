@@ -183,7 +183,7 @@ def _from_flow(flow: Flow, name: str | None, options: dict[str, Any]) -> Deploym
     parameters = dict(opts.pop("parameters", None) or {})
     enforce = bool(opts.pop("enforce_parameter_schema", True))
     if enforce and parameters:
-        _check_defaults(flow, parameters)
+        parameters = _check_defaults(flow, parameters)
     concurrency = opts.pop("concurrency_limit", None)
     concurrency = opts.pop("global_limit", None) or concurrency
     deployment = Deployment(
@@ -235,18 +235,20 @@ def _ignore_prefect_only(opts: Mapping[str, Any]) -> None:
         raise UsageError(f"unknown deployment option(s): {', '.join(unknown)}")
 
 
-def _check_defaults(flow: Flow, parameters: Mapping[str, Any]) -> None:
-    """Default parameters must fit the signature; required ones may still come per run."""
+def _check_defaults(flow: Flow, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Coerce default parameters ("5" → 5); required ones may still come per run."""
     from dockyard.errors import ParameterError
+    from dockyard.parameters import jsonable
 
     try:
-        flow.validate_parameters(parameters)
+        validated = flow.validate_parameters(parameters)
     except ParameterError as exc:
         wrong = [e for e in exc.errors if e.get("type") != "missing"]
-        if wrong:
-            raise ParameterError(
-                f"default parameters of {flow.name!r}: {exc.message}", wrong
-            ) from None
+        if not wrong:
+            return dict(parameters)
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in wrong)
+        raise ParameterError(f"default parameters of flow {flow.name!r}: {detail}", wrong) from None
+    return {k: jsonable(validated[k]) if k in validated else v for k, v in parameters.items()}
 
 
 def _positive_or_none(field_name: str, value: Any) -> int | None:

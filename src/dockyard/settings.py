@@ -153,3 +153,15 @@ def _one_line(exc: ValidationError) -> str:
 
 def state_path(settings: Settings) -> Path:
     return Path(settings.state).expanduser()
+
+
+class _StateOnly(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", extra="ignore")
+
+    state: str = ".dockyard/state.db"
+
+
+def load_state_setting(state: str | None) -> Settings:
+    """Only the state path, for the read commands: other DOCKYARD_* values don't matter."""
+    path = state or _StateOnly().state
+    return Settings.model_construct(state=path)
