@@ -76,6 +76,16 @@ def judge(active: ActiveRun, outcome: RunOutcome) -> Verdict:
     return Verdict(RunState.CRASHED, message, error=message, retry=True)
 
 
+def _run_name(deployment: Deployment, parameters: dict[str, Any]) -> str | None:
+    """The flow's flow_run_name for these parameters; a broken template names nothing."""
+    assert deployment.flow is not None
+    try:
+        return deployment.flow.render_flow_run_name(parameters)
+    except Exception as exc:  # a bad template must not stop the run
+        logger.warning("%s: flow_run_name could not be rendered: %s", deployment.full_name, exc)
+        return None
+
+
 def retry_delay(deployment: Deployment, attempt: int) -> float:
     """Delay before retry number ``attempt`` (1 = first retry)."""
     delay = deployment.retry_delay_seconds
@@ -115,10 +125,11 @@ class RunSupervisor:
     async def start(self, run: RunRecord, deployment: Deployment) -> bool:
         """Move ``run`` from Pending to Running and start its process."""
         now = self.clock()
+        fields: dict[str, Any] = {"started_at": now}
+        if run.name is None and deployment.flow is not None:
+            fields["name"] = _run_name(deployment, run.parameters)
         try:
-            run = await self.db(
-                self.store.transition, run.id, RunState.RUNNING, at=now, started_at=now
-            )
+            run = await self.db(self.store.transition, run.id, RunState.RUNNING, at=now, **fields)
         except ValueError:
             return False  # someone else moved it (cancelled meanwhile)
         active = ActiveRun(run, deployment)

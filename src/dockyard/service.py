@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from dockyard import planning
 from dockyard.deployments import Deployment
-from dockyard.errors import NotFoundError
+from dockyard.errors import NotFoundError, StateStoreError, UsageError
 from dockyard.execution.reaper import become_subreaper, reap_orphans
 from dockyard.runs import ActiveRun, RunSupervisor, Verdict, utcnow
 from dockyard.schedules import next_fire
@@ -55,12 +55,14 @@ class ServeService:
         clock: Callable[[], datetime] = utcnow,
         handle_signals: bool = True,
         out: TextIO | None = None,
+        starting_message: bool = True,
     ) -> None:
         self.deployments = {d.full_name: d for d in deployments}
         self.settings = settings
         self.clock = clock
         self.handle_signals = handle_signals
         self.out = out
+        self.starting_message = starting_message
         self.should_exit = False
         self.force_exit = False
         self.ready = False
@@ -126,7 +128,10 @@ class ServeService:
     async def startup(self) -> None:
         become_subreaper()
         path = state_path(self.settings)
-        self.store = await self.db(open_store, path, max_log_lines=self.settings.max_log_lines)
+        try:
+            self.store = await self.db(open_store, path, max_log_lines=self.settings.max_log_lines)
+        except StateStoreError as exc:
+            raise UsageError(str(exc)) from None  # the fix is a different --state
         self._work_dir = Path(tempfile.mkdtemp(prefix="dockyard-runs-"))
         self.runs = RunSupervisor(
             self.db,
@@ -144,6 +149,13 @@ class ServeService:
         await self._recover_crashed(now)
         await self._resume_after_shutdown(now)
         self.ready = True
+        if self.starting_message:
+            names = ", ".join(self.deployments)
+            print(
+                f"dockyard: serving {names}. Stop with Ctrl+C or SIGTERM.",
+                file=self.out,
+                flush=True,
+            )
         logger.info(
             "serving %d deployment(s) from %s (limit %s, pause_on_shutdown=%s)",
             len(self.deployments),
@@ -192,7 +204,8 @@ class ServeService:
             shutil.rmtree(self._work_dir, ignore_errors=True)
         if self.force_exit:
             self.exit_code = 1
-        logger.info("stopped")
+        if self.started_at is not None:
+            logger.info("stopped")
 
     # ── startup phases ────────────────────────────────────────────────────────
     async def _register(self, deployment: Deployment, now: datetime) -> None:
@@ -319,19 +332,13 @@ class ServeService:
     def _new_run(
         self, deployment: Deployment, parameters: dict[str, Any], at: datetime, trigger: str
     ) -> NewRun:
-        name = None
-        if deployment.flow is not None:
-            try:
-                name = deployment.flow.render_flow_run_name(parameters)
-            except Exception as exc:
-                self._throttle.warn(f"name:{deployment.full_name}", f"flow_run_name failed: {exc}")
+        # The run's name (flow_run_name) is rendered when it starts, like Prefect does.
         return NewRun(
             deployment=deployment.full_name,
             flow_name=deployment.flow_name,
             parameters=parameters,
             scheduled_at=at,
             trigger=trigger,
-            name=name,
             retries=deployment.retries,
             retry_delay_seconds=_first_delay(deployment),
         )

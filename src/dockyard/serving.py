@@ -43,10 +43,7 @@ def run_service(
 
     configure_logging(settings.log_level)
     check_unique(deployments)
-    service = ServeService(deployments, settings)
-    if print_starting_message:
-        names = ", ".join(d.full_name for d in deployments)
-        print(f"dockyard: serving {names}. Stop with Ctrl+C or SIGTERM.", flush=True)
+    service = ServeService(deployments, settings, starting_message=print_starting_message)
     return service.run()
 
 

@@ -37,9 +37,20 @@ def test_as_pid_1_it_reaps_orphans_and_drains_on_sigterm(tmp_path):
     state = tmp_path / "state.db"
     out_path = tmp_path / "out.log"
     command = [
-        "unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-        sys.executable, "-m", "dockyard", "serve", "flows/behaviours.py:double_fork",
-        "--interval", "3600", "--state", str(state),
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        sys.executable,
+        "-m",
+        "dockyard",
+        "serve",
+        "flows/behaviours.py:double_fork",
+        "--interval",
+        "3600",
+        "--state",
+        str(state),
     ]
     with open(out_path, "wb") as out:
         wrapper = subprocess.Popen(

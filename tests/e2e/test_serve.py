@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from dockyard.states import RunState
 from tests.helpers import (
     dockyard_env,
     pid_alive,
@@ -18,8 +20,6 @@ from tests.helpers import (
     utc_now,
     wait_for,
 )
-
-from dockyard.states import RunState
 
 pytestmark = pytest.mark.slow
 FLOWS = Path(__file__).parent / "flows"
@@ -338,3 +338,127 @@ def test_check_validates_and_exits(project):
     )
     assert out.returncode == 0, out.stderr
     assert "noop/noop" in out.stdout and "next runs" in out.stdout
+
+
+def test_slot_claimed_before_a_kill_9_runs_once_after_restart(project):
+    """kill -9 between claiming a slot and starting its run: the slot still runs once."""
+    from dockyard.store import open_store
+    from dockyard.store.records import NewRun
+
+    args = ["flows/behaviours.py:noop", "--cron", "0 0 1 1 *", "--no-pause-on-shutdown"]
+    with serve_process(args, project) as served:
+        wait_for(lambda: started(served), what="startup")
+        served.signal(signal.SIGKILL)
+        served.wait_exit()
+    slot = utc_now().replace(microsecond=0) - timedelta(seconds=1)
+    with open_store(served.state_path) as store:  # what the killed process had written
+        claimed = store.claim_slot(NewRun("noop/noop", "noop", {}, slot, "schedule"))
+        store.transition(claimed.id, RunState.PENDING, at=utc_now())
+        assert store.claim_slot(NewRun("noop/noop", "noop", {}, slot, "schedule")) is None
+    with serve_process(args, project, state=served.state_path) as again:
+        wait_for(lambda: again.completed(), what="the claimed run to complete")
+        again.signal(signal.SIGTERM)
+        assert again.wait_exit() == 0
+    runs = again.runs()
+    assert [r.id for r in runs] == [claimed.id]
+    assert runs[0].state is RunState.COMPLETED
+
+
+def test_flow_run_name_is_rendered_from_parameters(project):
+    args = ["flows/behaviours.py:report", "--interval", "3600", "--param", "day=2026-01-01"]
+    with serve_process(args, project) as served:
+        wait_for(lambda: started(served), what="startup")
+        queue_run(served.state_path, "report/report", {"day": "2026-02-03"})
+        done = wait_for(lambda: served.completed(), what="completed")[0]
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+    assert done.name == "report-2026-02-03"
+    assert "[report/report report-2026-02-03] report for 2026-02-03" in served.output()
+
+
+@pytest.mark.parametrize(
+    ("params", "expected_state", "hooks"),
+    [
+        ({}, RunState.COMPLETED, {"Running", "Completed"}),
+        ({"fail": True}, RunState.FAILED, {"Running", "Failed"}),
+    ],
+)
+def test_hooks_run_in_the_run_process(project, params, expected_state, hooks):
+    args = ["flows/behaviours.py:hooked", "--interval", "3600"]
+    with serve_process(args, project) as served:
+        wait_for(lambda: started(served), what="startup")
+        run = queue_run(served.state_path, "hooked/hooked", {"marker_dir": str(project), **params})
+        final = wait_for(lambda: served.runs(states=[expected_state]), what="final state")[0]
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+    assert final.id == run.id
+    assert {p.stem for p in project.glob("*.hook")} == hooks
+    assert (project / f"{expected_state.value}.hook").read_text() == f"hooked {run.id} 1"
+
+
+def test_cancellation_by_shutdown_runs_on_cancellation_hooks(project):
+    args = ["flows/behaviours.py:hooked", "--interval", "3600", "--shutdown-grace", "0"]
+    with serve_process(args, project) as served:
+        wait_for(lambda: started(served), what="startup")
+        queue_run(served.state_path, "hooked/hooked", {"marker_dir": str(project), "seconds": 60})
+        wait_for(lambda: (project / "Running.hook").exists(), what="run started")
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0
+    assert served.runs()[0].state is RunState.CANCELLED
+    assert (project / "Cancelled.hook").exists()
+
+
+def test_crash_runs_on_crashed_hooks_in_a_fresh_process(project):
+    args = ["flows/behaviours.py:crashy", "--interval", "3600"]
+    with serve_process(args, project) as served:
+        wait_for(lambda: started(served), what="startup")
+        queue_run(served.state_path, "crashy/crashy", {"marker_dir": str(project)})
+        crashed = wait_for(lambda: served.runs(states=[RunState.CRASHED]), what="crash")[0]
+        wait_for(lambda: (project / "Crashed.hook").exists(), what="on_crashed hook")
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+    assert "killed by SIGKILL" in crashed.state_message
+
+
+def test_cancel_previous_replaces_the_active_run(project):
+    args = [
+        "flows/behaviours.py:sleeper",
+        "--interval",
+        "2",
+        "--param",
+        "seconds=30",
+        "--overlap",
+        "cancel-previous",
+    ]
+    with serve_process(args, project) as served:
+        cancelled = wait_for(
+            lambda: served.runs(states=[RunState.CANCELLED]), timeout=40, what="a replaced run"
+        )[0]
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+    assert "replaced by the run scheduled for" in cancelled.state_message
+
+
+def test_concurrency_limit_caps_one_deployment(project):
+    args = [
+        "flows/behaviours.py:sleeper",
+        "--interval",
+        "3600",
+        "--concurrency-limit",
+        "1",
+        "--limit",
+        "10",
+    ]
+    with serve_process(args, project) as served:
+        wait_for(lambda: started(served), what="startup")
+        for _ in range(3):
+            queue_run(served.state_path, "sleeper/sleeper", {"seconds": 0.5})
+        # While one runs, the others wait as Pending.
+        wait_for(lambda: served.runs(states=[RunState.RUNNING]), what="one running")
+        assert len(served.runs(states=[RunState.PENDING])) >= 1
+        wait_for(lambda: len(served.completed()) == 3, what="all three")
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+    runs = sorted(served.runs(), key=lambda r: r.started_at)
+    for a, b in zip(runs, runs[1:], strict=False):
+        assert b.started_at >= a.ended_at

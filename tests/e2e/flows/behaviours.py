@@ -86,3 +86,23 @@ def chatty(lines: int = 50):
 def report(day: str):
     print(f"report for {day}")
     return day
+
+
+def _record(flow, flow_run, state):
+    marker = Path(flow_run.parameters["marker_dir"]) / f"{state.name}.hook"
+    marker.write_text(f"{flow.name} {flow_run.id} {flow_run.attempt}")
+
+
+@flow(
+    on_completion=[_record], on_failure=[_record], on_cancellation=[_record], on_running=[_record]
+)
+def hooked(marker_dir: str, fail: bool = False, seconds: float = 0.0):
+    time.sleep(seconds)
+    if fail:
+        raise ValueError("asked to fail")
+    return "ok"
+
+
+@flow(on_crashed=[_record])
+def crashy(marker_dir: str):
+    os.kill(os.getpid(), signal.SIGKILL)
