@@ -200,58 +200,61 @@ class RunSupervisor:
         await self._finish(active, judge(active, outcome))
 
     async def _finish(self, active: ActiveRun, verdict: Verdict) -> None:
-        run = active.run
+        await self.conclude(active.run, active.deployment, verdict)
+        self.active.pop(active.run.id, None)
+        self.on_done(active, verdict)
+
+    async def conclude(self, run: RunRecord, deployment: Deployment, verdict: Verdict) -> bool:
+        """Record how an attempt ended: a retry if one is left, else the final state.
+
+        Returns True when the run was scheduled for another attempt.
+        """
         now = self.clock()
-        retries = active.deployment.retries
-        if verdict.retry and run.attempt <= retries and verdict.state is not RunState.CANCELLED:
-            await self._schedule_retry(run, active.deployment, verdict, now)
-        else:
+        if verdict.retry and run.attempt <= deployment.retries:
+            delay = retry_delay(deployment, run.attempt)
+            message = (
+                f"retry {run.attempt} of {deployment.retries} in {delay:g}s "
+                f"after: {verdict.message}"
+            )
+            logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
             await self.db(
                 self.store.transition,
                 run.id,
-                verdict.state,
+                RunState.SCHEDULED,
                 at=now,
-                message=verdict.message,
-                ended_at=now,
+                message=message,
+                attempt=run.attempt + 1,
                 error=verdict.error,
-                result=verdict.result,
+                scheduled_at=now + timedelta(seconds=delay),
             )
-            if verdict.state is RunState.CRASHED:
-                await self._crashed_hooks(active)
-        self.active.pop(run.id, None)
-        self.on_done(active, verdict)
-
-    async def _schedule_retry(
-        self, run: RunRecord, deployment: Deployment, verdict: Verdict, now: datetime
-    ) -> None:
-        delay = retry_delay(deployment, run.attempt)
-        message = (
-            f"retry {run.attempt} of {deployment.retries} in {delay:g}s after: {verdict.message}"
-        )
-        logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
+            return True
         await self.db(
             self.store.transition,
             run.id,
-            RunState.SCHEDULED,
+            verdict.state,
             at=now,
-            message=message,
-            attempt=run.attempt + 1,
+            message=verdict.message,
+            ended_at=now,
             error=verdict.error,
-            scheduled_at=now + timedelta(seconds=delay),
+            result=verdict.result,
         )
+        if verdict.state is RunState.CRASHED:
+            await self._crashed_hooks(run, deployment)
+        return False
 
-    async def _crashed_hooks(self, active: ActiveRun) -> None:
+    async def _crashed_hooks(self, run: RunRecord, deployment: Deployment) -> None:
         """on_crashed hooks run in a fresh subprocess: the crashed one is gone."""
-        flow = active.deployment.flow
+        flow = deployment.flow
         if flow is None or not flow.hooks_for("crashed"):
             return
-        spec = self._spec(active.run, active.deployment, hook="crashed", hook_state="Crashed")
+        spec = self._spec(run, deployment, hook="crashed", hook_state="Crashed")
+        sink = self._sink(ActiveRun(run, deployment))
         try:
-            process = await start_run(spec, work_dir=self.work_dir, sink=self._sink(active))
+            process = await start_run(spec, work_dir=self.work_dir, sink=sink)
             await asyncio.wait_for(process.wait(), timeout=30)
             process.cleanup()
         except (OSError, TimeoutError):
-            logger.warning("on_crashed hooks of run %s did not finish", active.run.id[:8])
+            logger.warning("on_crashed hooks of run %s did not finish", run.id[:8])
 
     def cancel(self, run_id: str, reason: str) -> bool:
         """Ask an active run to stop (SIGTERM, then SIGKILL after the kill delay)."""

@@ -220,37 +220,16 @@ class ServeService:
 
     async def _recover_crashed(self, now: datetime) -> None:
         """Runs left Running by a process that was killed end Crashed (or retry)."""
-        left = await self.db(self.store.runs_in_states, [RunState.RUNNING])
-        for run in left:
+        assert self.runs is not None
+        message = "the serve process stopped while this run was running (killed or out of memory)"
+        verdict = Verdict(RunState.CRASHED, message, error=message, retry=True)
+        for run in await self.db(self.store.runs_in_states, [RunState.RUNNING]):
             deployment = self.deployments.get(run.deployment)
             if deployment is None:
                 continue
-            message = (
-                "the serve process stopped while this run was running (killed or out of memory)"
-            )
-            if run.attempt <= deployment.retries:
-                await self.db(
-                    self.store.transition,
-                    run.id,
-                    RunState.SCHEDULED,
-                    at=now,
-                    message=f"retry {run.attempt} of {deployment.retries} after: {message}",
-                    attempt=run.attempt + 1,
-                    scheduled_at=now,
-                    error=message,
-                )
-            else:
-                await self.db(
-                    self.store.transition,
-                    run.id,
-                    RunState.CRASHED,
-                    at=now,
-                    message=message,
-                    ended_at=now,
-                    error=message,
-                )
-                self.finished[(run.deployment, RunState.CRASHED.value)] += 1
             logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
+            if not await self.runs.conclude(run, deployment, verdict):
+                self.finished[(run.deployment, RunState.CRASHED.value)] += 1
 
     async def _resume_after_shutdown(self, now: datetime) -> None:
         """Schedules paused by the last shutdown resume; slots due meanwhile are skipped."""
