@@ -258,7 +258,9 @@ def rss_mib(pid: int) -> float:
     raise BenchError(f"no VmRSS for pid {pid}")
 
 
-def idle_rss(n: int, up: float, tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def idle_rss(
+    n: int, up: float, tmp: Path
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     # A daily cron two hours from now (UTC): it does not fire while we measure.
     at = datetime.now(UTC) + timedelta(hours=2)
     cron = ["--cron", f"{at.minute} {at.hour} * * *", "--timezone", "UTC"]
@@ -280,7 +282,22 @@ def idle_rss(n: int, up: float, tmp: Path) -> tuple[dict[str, Any], dict[str, An
                     print(f"warning: idle {procs[i].describe()} started runs", file=sys.stderr)
             finally:
                 store.close()
-    return summary(serve_rss), summary(bare_rss)
+        stop_seconds = [_sigterm_to_exit(p) for p in procs[:n]]
+    return summary(serve_rss), summary(bare_rss), summary(stop_seconds)
+
+
+def _sigterm_to_exit(proc: Proc) -> float:
+    """Seconds from SIGTERM to exit of an idle serve process (it drains nothing)."""
+    t0 = time.perf_counter()
+    proc.popen.send_signal(signal.SIGTERM)
+    try:
+        code = proc.popen.wait(timeout=STOP_DEADLINE)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{proc.describe()} did not exit on SIGTERM") from None
+    elapsed = time.perf_counter() - t0
+    if code != 0:
+        print(f"warning: {proc.describe()} exited {code} on SIGTERM", file=sys.stderr)
+    return elapsed
 
 
 # -- report -------------------------------------------------------------------------------
@@ -300,6 +317,7 @@ def table(results: dict[str, Any]) -> str:
             "python_import_child",
             fmt_seconds,
         ),
+        ("idle serve process: SIGTERM → exit", "idle_sigterm_exit", fmt_seconds),
         ("idle serve process RSS (up 3 s)", "serve_rss_mib", lambda v: f"{v:.1f} MiB"),
         (
             'baseline: `python -c "import time; time.sleep(30)"` RSS',
@@ -362,7 +380,9 @@ def main() -> int:
             "import dockyard.execution.child", args.baseline
         )
         print(f"3/3 idle RSS ({args.idle} + {args.idle} processes) …", file=sys.stderr)
-        results["serve_rss_mib"], results["bare_rss_mib"] = idle_rss(args.idle, args.up, tmp)
+        results["serve_rss_mib"], results["bare_rss_mib"], results["idle_sigterm_exit"] = (
+            idle_rss(args.idle, args.up, tmp)
+        )
     results["ratios"] = {
         "noop_run_vs_python_pass": results["noop_run"]["median"] / results["python_pass"]["median"],
         "noop_run_vs_import_child": results["noop_run"]["median"]
