@@ -106,7 +106,8 @@ class RunSupervisor:
         work_dir: Path,
         *,
         kill_delay: float,
-        on_done: Callable[[ActiveRun, Verdict], None],
+        on_start: Callable[[ActiveRun], None],
+        on_done: Callable[[ActiveRun, Verdict, bool], None],
         out: TextIO | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -114,6 +115,7 @@ class RunSupervisor:
         self.store = store
         self.work_dir = work_dir
         self.kill_delay = kill_delay
+        self.on_start = on_start
         self.on_done = on_done
         self.out = out or sys.stdout
         self.clock = clock
@@ -142,6 +144,7 @@ class RunSupervisor:
             await self._finish(active, Verdict(RunState.CRASHED, f"could not start: {exc}"))
             return True
         await self.db(self.store.update_run, run.id, pid=active.process.pid)
+        self.on_start(active)
         active.task = asyncio.create_task(self._supervise(active), name=f"run-{run.id}")
         return True
 
@@ -200,9 +203,9 @@ class RunSupervisor:
         await self._finish(active, judge(active, outcome))
 
     async def _finish(self, active: ActiveRun, verdict: Verdict) -> None:
-        await self.conclude(active.run, active.deployment, verdict)
+        retried = await self.conclude(active.run, active.deployment, verdict)
         self.active.pop(active.run.id, None)
-        self.on_done(active, verdict)
+        self.on_done(active, verdict, retried)
 
     async def conclude(self, run: RunRecord, deployment: Deployment, verdict: Verdict) -> bool:
         """Record how an attempt ended: a retry if one is left, else the final state.

@@ -26,6 +26,7 @@ from dockyard import planning
 from dockyard.deployments import Deployment
 from dockyard.errors import NotFoundError, StateStoreError, UsageError
 from dockyard.execution.reaper import become_subreaper, reap_orphans
+from dockyard.metrics import Metrics
 from dockyard.runs import ActiveRun, RunSupervisor, Verdict, utcnow
 from dockyard.schedules import next_fire
 from dockyard.settings import Settings, state_path
@@ -70,8 +71,8 @@ class ServeService:
         self.exit_code = 0
         self.last_tick: datetime | None = None
         self.started_at: datetime | None = None
-        self.missed: Counter[tuple[str, str]] = Counter()
-        self.finished: Counter[tuple[str, str]] = Counter()
+        self.metrics = Metrics()
+        self._limit_counted: set[str] = set()
         self.store: Any = None
         self.runs: RunSupervisor | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockyard-db")
@@ -138,6 +139,7 @@ class ServeService:
             self.store,
             self._work_dir,
             kill_delay=self.settings.kill_delay,
+            on_start=self._run_started,
             on_done=self._run_done,
             out=self.out,
             clock=self.clock,
@@ -146,6 +148,7 @@ class ServeService:
         self.started_at = now
         for deployment in self.deployments.values():
             await self._register(deployment, now)
+            self.metrics.add_deployment(deployment.full_name)
         await self._recover_crashed(now)
         await self._resume_after_shutdown(now)
         self.ready = True
@@ -169,14 +172,18 @@ class ServeService:
         while not self.should_exit:
             self._wake.clear()
             now = self.clock()
-            await self.on_tick(now)
+            wake_at = await self.on_tick(now)
             self.last_tick = now
             if self.should_exit:
                 break
+            delay = self.settings.heartbeat
+            if wake_at is not None:
+                delay = min(delay, max((wake_at - self.clock()).total_seconds(), 0.0))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._sleep_seconds(now))
+                await asyncio.wait_for(self._wake.wait(), delay)
 
-    async def on_tick(self, now: datetime) -> None:
+    async def on_tick(self, now: datetime) -> datetime | None:
+        """Plan, claim, start what is due; return when something is due next."""
         assert self.runs is not None
         reap_orphans(self.runs.pids())
         views = await self._views()
@@ -188,8 +195,11 @@ class ServeService:
         ).decisions
         for decision in decisions:
             await self._apply(decision, now)
-        await self._promote_due_retries(now)
+        next_retry = await self._promote_due_retries(now)
         await self._dispatch()
+        self._report(now, views)
+        times = [t for t in (planning.next_wakeup(now, views), next_retry) if t is not None]
+        return min(times) if times else None
 
     async def shutdown(self) -> None:
         self.ready = False
@@ -229,7 +239,7 @@ class ServeService:
                 continue
             logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
             if not await self.runs.conclude(run, deployment, verdict):
-                self.finished[(run.deployment, RunState.CRASHED.value)] += 1
+                self.metrics.run_finished(run.deployment, RunState.CRASHED.value, None)
 
     async def _resume_after_shutdown(self, now: datetime) -> None:
         """Schedules paused by the last shutdown resume; slots due meanwhile are skipped."""
@@ -242,7 +252,7 @@ class ServeService:
                 skipped = planning.count_fires(
                     deployment.schedules, record.cursor, now, planning.MISSED_COUNT_CAP
                 )
-                self.missed[(record.name, "paused")] += skipped
+                self.metrics.slots_missed(record.name, "paused", skipped)
             await self.db(self.store.set_cursor, record.name, now)
             await self.db(self.store.set_paused, record.name, False, None, now=now)
             logger.info(
@@ -276,7 +286,7 @@ class ServeService:
             await self._claim(decision, now)
 
     def _skipped(self, decision: planning.SkipSlots) -> None:
-        self.missed[(decision.deployment, decision.reason)] += decision.count
+        self.metrics.slots_missed(decision.deployment, decision.reason, decision.count)
         if decision.reason == "overlap":
             self._throttle.warn(
                 f"overlap:{decision.deployment}",
@@ -322,11 +332,18 @@ class ServeService:
             retry_delay_seconds=_first_delay(deployment),
         )
 
-    async def _promote_due_retries(self, now: datetime) -> None:
+    async def _promote_due_retries(self, now: datetime) -> datetime | None:
+        """Retries whose delay has passed become Pending; returns the next one's time."""
+        later: list[datetime] = []
         for run in await self.db(self.store.runs_in_states, [RunState.SCHEDULED]):
-            if run.deployment in self.deployments and run.scheduled_at <= now:
-                with contextlib.suppress(ValueError):
-                    await self.db(self.store.transition, run.id, RunState.PENDING, at=now)
+            if run.deployment not in self.deployments:
+                continue
+            if run.scheduled_at > now:
+                later.append(run.scheduled_at)
+                continue
+            with contextlib.suppress(ValueError):
+                await self.db(self.store.transition, run.id, RunState.PENDING, at=now)
+        return min(later) if later else None
 
     async def _dispatch(self) -> None:
         assert self.runs is not None
@@ -348,21 +365,47 @@ class ServeService:
         for run_id in chosen:
             run = by_id[run_id]
             await self.runs.start(run, self.deployments[run.deployment])
+        self._count_limit_waits([r for r in pending if r.id not in chosen])
 
-    async def _sleep_seconds(self, now: datetime) -> float:
-        views = await self._views()
-        wake = planning.next_wakeup(now, views)
-        retries = await self.db(self.store.runs_in_states, [RunState.SCHEDULED])
-        times = [w for w in [wake] if w is not None] + [
-            r.scheduled_at for r in retries if r.deployment in self.deployments
-        ]
-        delay = self.settings.heartbeat
-        if times:
-            delay = min(delay, max((min(times) - self.clock()).total_seconds(), 0.0))
-        return delay
+    def _count_limit_waits(self, waiting: list[RunRecord]) -> None:
+        """A scheduled run that cannot start at its slot for the limit counts once."""
+        limit = self.settings.effective_limit
+        self._limit_counted &= {r.id for r in waiting}  # forget runs that started or ended
+        if not limit or len(self.runs.active if self.runs else ()) < limit:
+            return
+        for run in waiting:
+            if run.trigger in ("schedule", "catchup") and run.id not in self._limit_counted:
+                self._limit_counted.add(run.id)
+                self.metrics.slots_missed(run.deployment, "limit", 1)
 
-    def _run_done(self, active: ActiveRun, verdict: Verdict) -> None:
-        self.finished[(active.run.deployment, verdict.state.value)] += 1
+    def _report(self, now: datetime, views: list[planning.DeploymentView]) -> None:
+        assert self.runs is not None
+        self.metrics.scheduler_state(
+            tick_at=now.timestamp(),
+            paused={v.name: v.paused for v in views},
+            next_fire={
+                v.name: None if v.paused else _timestamp(next_fire(v.schedules, now)) for v in views
+            },
+            limit=self.settings.effective_limit,
+            running=len(self.runs.active),
+        )
+
+    def _run_started(self, active: ActiveRun) -> None:
+        run = active.run
+        lateness = None
+        if run.trigger in ("schedule", "catchup") and run.attempt == 1 and run.started_at:
+            lateness = (run.started_at - run.scheduled_at).total_seconds()
+        self.metrics.run_started(run.deployment, lateness)
+
+    def _run_done(self, active: ActiveRun, verdict: Verdict, retried: bool) -> None:
+        run = active.run
+        if active.process is not None:
+            self.metrics.run_stopped(run.deployment)
+        if not retried:
+            duration = None
+            if run.started_at is not None:
+                duration = (self.clock() - run.started_at).total_seconds()
+            self.metrics.run_finished(run.deployment, verdict.state.value, duration)
         self.wake()
 
     # ── shutdown phases ───────────────────────────────────────────────────────
@@ -473,6 +516,10 @@ def _view(
         catchup_max=deployment.catchup_max,
         active_runs=tuple(active),
     )
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
 
 
 def _first_delay(deployment: Deployment) -> float:

@@ -1,0 +1,146 @@
+"""Prometheus metrics of one serve process, on a registry the process owns.
+
+Names are a contract that dashboards and alerts rely on. Labels stay bounded:
+deployment names, run states and fixed reasons; never run ids, commands or values.
+Counters live as long as the process (never reset on reload or reconcile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from dockyard._version import __version__
+
+MISSED_REASONS = ("overlap", "downtime", "paused", "limit")
+DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
+LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class Metrics:
+    """Every collector of the serve process, registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.runs_total = Counter(
+            "dockyard_flow_runs",
+            "Flow runs that reached a terminal state.",
+            ["deployment", "state"],
+            registry=r,
+        )
+        self.run_duration = Histogram(
+            "dockyard_flow_run_duration_seconds",
+            "Duration of finished flow runs.",
+            ["deployment"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.in_progress = Gauge(
+            "dockyard_flow_runs_in_progress",
+            "Flow runs whose process is running.",
+            ["deployment"],
+            registry=r,
+        )
+        self.lateness = Histogram(
+            "dockyard_schedule_lateness_seconds",
+            "Actual start minus scheduled time of scheduled runs.",
+            ["deployment"],
+            buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.paused = Gauge(
+            "dockyard_deployment_paused",
+            "1 if the deployment's schedules are paused.",
+            ["deployment"],
+            registry=r,
+        )
+        self.missed = Counter(
+            "dockyard_scheduled_runs_missed",
+            "Scheduled slots that did not run when due (reason: overlap, downtime, paused, limit).",
+            ["deployment", "reason"],
+            registry=r,
+        )
+        self.next_fire = Gauge(
+            "dockyard_schedule_next_fire_timestamp_seconds",
+            "Unix time of the deployment's next scheduled slot.",
+            ["deployment"],
+            registry=r,
+        )
+        self.limit = Gauge(
+            "dockyard_runner_limit", "Concurrent runs allowed (0: no limit).", registry=r
+        )
+        self.slots_available = Gauge(
+            "dockyard_runner_slots_available",
+            "Runs that could start now under the process limit (-1: no limit).",
+            registry=r,
+        )
+        self.last_tick = Gauge(
+            "dockyard_scheduler_last_tick_timestamp_seconds",
+            "Unix time of the scheduler loop's last tick.",
+            registry=r,
+        )
+        self.info = Gauge("dockyard_info", "dockyard version.", ["version"], registry=r)
+        self.info.labels(version=__version__).set(1)
+
+    def add_deployment(self, name: str) -> None:
+        """Make the deployment's series exist at 0, so rates work from the first scrape."""
+        self.in_progress.labels(deployment=name).set(0)
+        for reason in MISSED_REASONS:
+            self.missed.labels(deployment=name, reason=reason)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # ── what the serve process reports ────────────────────────────────────────
+    def run_started(self, deployment: str, lateness_seconds: float | None) -> None:
+        self.in_progress.labels(deployment=deployment).inc()
+        if lateness_seconds is not None:
+            self.lateness.labels(deployment=deployment).observe(max(lateness_seconds, 0.0))
+
+    def run_stopped(self, deployment: str) -> None:
+        self.in_progress.labels(deployment=deployment).dec()
+
+    def run_finished(self, deployment: str, state: str, duration_seconds: float | None) -> None:
+        """A run reached a terminal state (a retry is not one)."""
+        self.runs_total.labels(deployment=deployment, state=state).inc()
+        if duration_seconds is not None:
+            self.run_duration.labels(deployment=deployment).observe(duration_seconds)
+
+    def slots_missed(self, deployment: str, reason: str, count: int) -> None:
+        if count > 0:
+            self.missed.labels(deployment=deployment, reason=reason).inc(count)
+
+    def scheduler_state(
+        self,
+        *,
+        tick_at: float,
+        paused: dict[str, bool],
+        next_fire: dict[str, float | None],
+        limit: int | None,
+        running: int,
+    ) -> None:
+        self.last_tick.set(tick_at)
+        for name, is_paused in paused.items():
+            self.paused.labels(deployment=name).set(1 if is_paused else 0)
+        for name, at in next_fire.items():
+            if at is not None:
+                self.next_fire.labels(deployment=name).set(at)
+                continue
+            with contextlib.suppress(KeyError):  # no next slot: drop the series
+                self.next_fire.remove(name)
+        self.limit.set(limit or 0)
+        self.slots_available.set(-1 if not limit else max(limit - running, 0))
