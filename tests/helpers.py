@@ -87,7 +87,14 @@ class Served:
 
 def dockyard_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({"DOCKYARD_HEARTBEAT": "0.5", "DOCKYARD_KILL_DELAY": "2", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "DOCKYARD_HEARTBEAT": "0.5",
+            "DOCKYARD_KILL_DELAY": "2",
+            "DOCKYARD_PORT": "0",  # any free port: tests run in parallel
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 

@@ -278,9 +278,9 @@ def test_invalid_setting_from_env_names_flag_and_variable() -> None:
 
 
 def test_unknown_option() -> None:
-    result = dockyard("serve", HELLO, "--bogus", "--check")
+    result = dockyard("serve", HELLO, "--zzz-unknown", "--check")
 
-    assert error_line(result) == "No such option: --bogus (see 'dockyard serve --help')"
+    assert error_line(result) == "No such option: --zzz-unknown (see 'dockyard serve --help')"
 
 
 def test_entrypoint_and_config_together() -> None:

@@ -63,6 +63,12 @@ def serve(
     shutdown_grace: Annotated[float | None, typer.Option(help="Seconds to drain.")] = None,
     state: StateOpt = None,
     config: Annotated[str | None, typer.Option(help="dockyard.yaml with deployments.")] = None,
+    webserver: Annotated[
+        bool | None,
+        typer.Option("--webserver/--no-webserver", help="Health, metrics and API (default on)."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Webserver port (default 8080).")] = None,
+    host: Annotated[str | None, typer.Option(help="Webserver address (default 127.0.0.1).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Validate, print, exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Tracebacks on errors.")] = False,
 ) -> None:
@@ -90,6 +96,9 @@ def serve(
         "shutdown_grace": shutdown_grace,
         "state": state,
         "config": config,
+        "webserver": webserver,
+        "port": port,
+        "host": host,
         "debug": debug or None,
     }
     settings, deployments = _deployments(flags)
@@ -126,6 +135,9 @@ def _deployments(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
     from dockyard.settings import load_settings
 
     settings = load_settings(flags)
+    if settings.webserver is None:  # on by default for the CLI (off for Python's serve())
+        flags = {**flags, "webserver": True}
+        settings = load_settings(flags)
     if settings.config and settings.entrypoint:
         raise UsageError("give either an ENTRYPOINT or --config, not both")
     if not settings.config:

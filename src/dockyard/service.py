@@ -78,6 +78,9 @@ class ServeService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockyard-db")
         self._wake: asyncio.Event | None = None
         self._work_dir: Path | None = None
+        self._server: Any = None
+        self._server_task: asyncio.Task[None] | None = None
+        self.port: int | None = None
         self._throttle = WarningThrottle(logger)
 
     # ── lifecycle ─────────────────────────────────────────────────────────────
@@ -89,17 +92,69 @@ class ServeService:
         self._wake = asyncio.Event()
         with self._capture_signals():
             try:
+                await self.start_webserver()
                 await self.startup()
                 await self.main_loop()
             finally:
                 await self.shutdown()
+                await self.stop_webserver()
         return self.exit_code
+
+    async def start_webserver(self) -> None:
+        """Listen before start-up, so probes answer (503 "starting") from the first moment."""
+        if not self.settings.webserver:
+            return
+        from dockyard.web.app import create_app
+        from dockyard.web.auth import TokenGuard
+        from dockyard.web.server import bind, make_server
+
+        host, port = self.settings.host, self.settings.port
+        sock = bind(host, port)
+        token = self.settings.api_token
+        guard = TokenGuard(
+            token=token.get_secret_value() if token else None,
+            token_file=self.settings.api_token_file,
+            host=host,
+        )
+        self._server = make_server(create_app(self, guard))
+        self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        self.port = sock.getsockname()[1]
+        logger.info("webserver listening on http://%s:%d", host, self.port)
+        if token is None and not guard.loopback_only and not self.settings.api_token_file:
+            logger.warning(
+                "no API token set and listening on %s: mutating API calls are refused (403); "
+                "set DOCKYARD_API_TOKEN or DOCKYARD_API_TOKEN_FILE",
+                host,
+            )
+
+    async def stop_webserver(self) -> None:
+        if self._server is None or self._server_task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server_task, 10)
+
+    def health(self) -> Any:
+        """Liveness: the scheduler loop has ticked within the threshold."""
+        from dockyard.web.schemas import Health
+
+        if self.last_tick is None:
+            return Health(status="starting", reason="the scheduler has not ticked yet")
+        age = (self.clock() - self.last_tick).total_seconds()
+        threshold = self.settings.health_threshold
+        if age > threshold:
+            reason = f"the scheduler loop last ticked {age:.0f}s ago (threshold {threshold:g}s)"
+            return Health(status="stalled", reason=reason, last_tick=self.last_tick)
+        return Health(
+            status="ok", last_tick=self.last_tick, seconds_since_tick=age, draining=self.draining
+        )
 
     def handle_exit(self, sig: int | None = None) -> None:
         """First signal: drain. Second signal: stop at once."""
         if self.should_exit:
             self.force_exit = True
         self.should_exit = True
+        self.draining = True  # /ready answers 503 from now on
         self.wake()
 
     def wake(self) -> None:
@@ -431,6 +486,7 @@ class ServeService:
         deadline = loop.time() + grace
         while self.runs.active and not self.force_exit and loop.time() < deadline:
             assert self._wake is not None
+            self.last_tick = self.clock()  # the process is alive and draining
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(0.5, deadline - loop.time()))

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dockyard.errors import ConfigError
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     webserver: bool | None = None
+    api_token: SecretStr | None = None
+    api_token_file: str | None = None
+    health_threshold: float = Field(default=30.0, gt=0)
     debug: bool = False
     log_level: str = "INFO"
 

@@ -1,0 +1,1 @@
+"""The serve process's webserver: probes, metrics, the HTTP API (FastAPI + uvicorn)."""

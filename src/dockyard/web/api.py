@@ -1,0 +1,177 @@
+"""The ``/api`` routes: deployments and runs of this serve process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
+
+from dockyard.states import parse_state
+from dockyard.web import views
+from dockyard.web.auth import TokenGuard
+from dockyard.web.schemas import (
+    Accepted,
+    CreateRun,
+    DeploymentDetail,
+    DeploymentSummary,
+    Logs,
+    Problem,
+    RunDetail,
+    RunList,
+    RunSummary,
+)
+
+FOLLOW_POLL_SECONDS = 0.5
+NAME = Annotated[str, Path(min_length=1, max_length=200)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem},
+    422: {"model": Problem},
+    503: {"model": Problem},
+}
+MUTATING: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    401: {"model": Problem},
+    403: {"model": Problem},
+}
+
+
+def build_router(service: Any, guard: TokenGuard) -> APIRouter:
+    router = APIRouter(responses=ERRORS)
+    protected = [Depends(guard)]
+    store = views.StoreReader(service)
+
+    @router.get("/deployments", response_model=list[DeploymentSummary], tags=["deployments"])
+    async def list_deployments() -> Any:
+        """Every deployment this process serves."""
+        return await store.deployment_summaries()
+
+    @router.get(
+        "/deployments/{flow}/{deployment}", response_model=DeploymentDetail, tags=["deployments"]
+    )
+    async def get_deployment(flow: NAME, deployment: NAME) -> Any:
+        """One deployment: schedules, next 5 fire times, defaults, parameter schema, last run."""
+        return await store.deployment_detail(f"{flow}/{deployment}")
+
+    @router.post(
+        "/deployments/{flow}/{deployment}/pause",
+        response_model=DeploymentSummary,
+        dependencies=protected,
+        responses=MUTATING,
+        tags=["deployments"],
+    )
+    async def pause(flow: NAME, deployment: NAME) -> Any:
+        """Pause the schedules (persisted; stays paused across restarts until resumed)."""
+        await service.set_paused(f"{flow}/{deployment}", True)
+        return await store.deployment_detail(f"{flow}/{deployment}")
+
+    @router.post(
+        "/deployments/{flow}/{deployment}/resume",
+        response_model=DeploymentSummary,
+        dependencies=protected,
+        responses=MUTATING,
+        tags=["deployments"],
+    )
+    async def resume(flow: NAME, deployment: NAME) -> Any:
+        """Resume the schedules."""
+        await service.set_paused(f"{flow}/{deployment}", False)
+        return await store.deployment_detail(f"{flow}/{deployment}")
+
+    @router.post(
+        "/deployments/{flow}/{deployment}/runs",
+        response_model=RunDetail,
+        status_code=201,
+        dependencies=protected,
+        responses=MUTATING,
+        tags=["runs"],
+    )
+    async def create_run(flow: NAME, deployment: NAME, body: CreateRun | None = None) -> Any:
+        """Start an ad-hoc run; parameters merge over the deployment's defaults."""
+        run = await service.trigger_run(f"{flow}/{deployment}", (body or CreateRun()).parameters)
+        return await store.run_detail(run.id)
+
+    @router.get("/runs", response_model=RunList, tags=["runs"])
+    async def list_runs(
+        deployment: Annotated[str | None, Query(max_length=400)] = None,
+        state: Annotated[list[str] | None, Query()] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> Any:
+        """Runs, newest first, filtered by deployment, state and creation time."""
+        states = [parse_state(s) for s in state] if state else None
+        return await store.run_list(deployment, states, since, until, limit, offset)
+
+    @router.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
+    async def get_run(run_id: NAME) -> Any:
+        """One run with its state history, parameters, error and result."""
+        return await store.run_detail(run_id)
+
+    @router.get(
+        "/runs/{run_id}/logs",
+        response_model=Logs,
+        tags=["runs"],
+        responses={200: {"content": {"application/x-ndjson": {}}}},
+    )
+    async def get_logs(
+        run_id: NAME,
+        tail: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+        follow: bool = False,
+    ) -> Any:
+        """The run's stored output; ``follow=true`` streams NDJSON lines until the run ends."""
+        run = await service.db(service.store.get_run, run_id)
+        if not follow:
+            lines = await service.db(service.store.get_logs, run.id, tail=tail)
+            return Logs(run_id=run.id, lines=[views.log_line(line) for line in lines])
+        return StreamingResponse(_follow(service, run.id, tail), media_type="application/x-ndjson")
+
+    @router.post(
+        "/runs/{run_id}/cancel",
+        response_model=RunSummary,
+        status_code=202,
+        dependencies=protected,
+        responses=MUTATING,
+        tags=["runs"],
+    )
+    async def cancel_run(run_id: NAME) -> Any:
+        """Cancel a run: its process group is terminated and it ends Cancelled."""
+        run = await service.cancel_run(run_id, reason="cancelled through the API")
+        return views.run_summary(run)
+
+    @router.post(
+        "/shutdown",
+        response_model=Accepted,
+        status_code=202,
+        dependencies=protected,
+        responses=MUTATING,
+        tags=["process"],
+    )
+    async def shutdown() -> Any:
+        """Start the same drain as SIGTERM."""
+        service.handle_exit()
+        return Accepted(detail="shutting down: draining runs in flight")
+
+    return router
+
+
+async def _follow(service: Any, run_id: str, tail: int | None) -> AsyncIterator[bytes]:
+    """Yield stored lines as NDJSON until the run is in a terminal state."""
+    lines = await service.db(service.store.get_logs, run_id, tail=tail)
+    last, done, state = 0, False, ""
+    while True:
+        for line in lines:
+            last = line.seq
+            yield (json.dumps(views.log_line(line).model_dump(mode="json")) + "\n").encode()
+        if done:
+            yield (json.dumps({"end": True, "state": state}) + "\n").encode()
+            return
+        run = await service.db(service.store.get_run, run_id)
+        done, state = run.state.is_terminal, run.state.value
+        if not done:
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        lines = await service.db(service.store.get_logs, run_id, after_seq=last)

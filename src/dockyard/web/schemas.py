@@ -1,0 +1,118 @@
+"""Request and response models of the HTTP API (no domain logic here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Problem(BaseModel):
+    """An error: a message a person can act on, with field-level errors when relevant."""
+
+    detail: str
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str
+    reason: str | None = None
+    last_tick: datetime | None = None
+    seconds_since_tick: float | None = None
+    draining: bool = False
+
+
+class Ready(BaseModel):
+    status: str
+    reason: str | None = None
+    deployments: int = 0
+
+
+class RunSummary(BaseModel):
+    id: str
+    deployment: str
+    name: str | None
+    state: str
+    state_message: str | None
+    trigger: str
+    attempt: int
+    scheduled_at: datetime
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float | None
+
+
+class StateEventOut(BaseModel):
+    state: str
+    at: datetime
+    message: str | None
+
+
+class RunDetail(RunSummary):
+    parameters: dict[str, Any]
+    retries: int
+    error: str | None
+    result: str | None
+    code_revision: str | None
+    log_lines: int
+    log_truncated: int
+    history: list[StateEventOut]
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class DeploymentSummary(BaseModel):
+    name: str
+    flow_name: str
+    deployment: str
+    schedules: list[dict[str, Any]]
+    paused: bool
+    paused_reason: str | None
+    tags: list[str]
+    description: str | None
+    version: str | None
+    next_run: datetime | None
+
+
+class DeploymentDetail(DeploymentSummary):
+    entrypoint: str
+    parameters: dict[str, Any]
+    parameter_schema: dict[str, Any]
+    next_runs: list[datetime]
+    concurrency_limit: int | None
+    overlap: str
+    catchup: str
+    last_run: RunSummary | None
+
+
+class CreateRun(BaseModel):
+    """Body of ``POST /api/deployments/{flow}/{deployment}/runs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Merged over the deployment's default parameters."
+    )
+
+
+class LogLineOut(BaseModel):
+    seq: int
+    at: datetime
+    stream: str
+    line: str
+
+
+class Logs(BaseModel):
+    run_id: str
+    lines: list[LogLineOut]
+
+
+class Accepted(BaseModel):
+    detail: str
