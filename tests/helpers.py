@@ -161,3 +161,14 @@ def utc_now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def webserver_url(served: Served, timeout: float = 30.0) -> str:
+    """The base URL a serve process logged (it listens on a free port in tests)."""
+    import re
+
+    def found() -> str | None:
+        match = re.search(r"webserver listening on (http://[\d.]+:\d+)", served.output())
+        return match.group(1) if match else None
+
+    return wait_for(found, timeout, what="the webserver to listen")

@@ -1,0 +1,301 @@
+"""The webserver of a real serve process: probes, metrics, API, token rules."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import dockyard_env, serve_process, wait_for, webserver_url
+
+pytestmark = pytest.mark.slow
+FLOWS = Path(__file__).parent / "flows"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(FLOWS, tmp_path / "flows")
+    return tmp_path
+
+
+def _metric(text: str, name: str, **labels: str) -> float | None:
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+        if not wanted and line.startswith(f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_api_run_completes_and_is_counted_in_metrics(project):
+    args = ["flows/behaviours.py:hello", "--interval", "3600", "--param", "name=defaults"]
+    with serve_process(args, project) as served:
+        url = webserver_url(served)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            listed = client.get("/api/deployments").json()
+            assert [d["name"] for d in listed] == ["hello/hello"]
+            detail = client.get("/api/deployments/hello/hello").json()
+            assert detail["parameters"] == {"name": "defaults"}
+            assert set(detail["parameter_schema"]["properties"]) == {"name", "count"}
+            assert len(detail["next_runs"]) == 5
+            created = client.post(
+                "/api/deployments/hello/hello/runs", json={"parameters": {"count": "2"}}
+            )
+            assert created.status_code == 201, created.text
+            run_id = created.json()["id"]
+            assert created.json()["parameters"] == {"name": "defaults", "count": 2}
+            done = wait_for(
+                lambda: (
+                    client.get(f"/api/runs/{run_id}").json()["state"] == "Completed"
+                    and client.get(f"/api/runs/{run_id}").json()
+                ),
+                what="the API run to complete",
+            )
+            assert [h["state"] for h in done["history"]] == [
+                "Scheduled",
+                "Pending",
+                "Running",
+                "Completed",
+            ]
+            assert done["result"] == "'said hello to defaults'"
+            logs = client.get(f"/api/runs/{run_id}/logs").json()["lines"]
+            assert [entry["line"] for entry in logs] == ["hello defaults #0", "hello defaults #1"]
+            tail = client.get(f"/api/runs/{run_id}/logs", params={"tail": 1}).json()["lines"]
+            assert len(tail) == 1
+            metrics = client.get("/metrics").text
+            assert (
+                _metric(
+                    metrics, "dockyard_flow_runs_total", deployment="hello/hello", state="Completed"
+                )
+                == 1.0
+            )
+            assert (
+                _metric(metrics, "dockyard_flow_runs_in_progress", deployment="hello/hello") == 0.0
+            )
+            assert _metric(metrics, "dockyard_runner_limit") == 5.0
+            assert _metric(metrics, "dockyard_deployment_paused", deployment="hello/hello") == 0.0
+            assert "dockyard_flow_run_duration_seconds_count" in metrics
+            assert "process_resident_memory_bytes" in metrics
+            assert run_id not in metrics  # run ids are never labels
+            runs = client.get(
+                "/api/runs", params={"deployment": "hello/hello", "state": "completed"}
+            ).json()
+            assert runs["total"] == 1 and runs["runs"][0]["id"] == run_id
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0
+
+
+def test_wrong_parameter_type_is_422_naming_the_field(project):
+    args = ["flows/behaviours.py:hello", "--interval", "3600"]
+    with serve_process(args, project) as served:
+        url = webserver_url(served)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            bad = client.post(
+                "/api/deployments/hello/hello/runs", json={"parameters": {"count": "many"}}
+            )
+            assert bad.status_code == 422
+            body = bad.json()
+            assert body["errors"][0]["loc"] == ["body", "parameters", "count"]
+            assert "count" in body["detail"]
+            unknown = client.post(
+                "/api/deployments/hello/hello/runs", json={"parameters": {"colour": 1}}
+            )
+            assert unknown.status_code == 422 and "colour" in unknown.json()["detail"]
+            missing = client.post("/api/deployments/nope/nothing/runs", json={})
+            assert missing.status_code == 404 and "hello/hello" in missing.json()["detail"]
+            assert client.get("/api/runs/ffffffffffff").status_code == 404
+            assert client.get("/api/runs", params={"state": "bogus"}).status_code == 400
+            assert client.get("/api/runs").json()["total"] == 0  # nothing was created
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+
+
+def test_cancel_ends_a_running_30s_flow(project):
+    args = ["flows/behaviours.py:sleeper", "--interval", "3600"]
+    with serve_process(args, project) as served:
+        url = webserver_url(served)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            run_id = client.post(
+                "/api/deployments/sleeper/sleeper/runs", json={"parameters": {"seconds": 30}}
+            ).json()["id"]
+            wait_for(
+                lambda: client.get(f"/api/runs/{run_id}").json()["state"] == "Running",
+                what="running",
+            )
+            assert client.post(f"/api/runs/{run_id}/cancel").status_code == 202
+            final = wait_for(
+                lambda: (
+                    (r := client.get(f"/api/runs/{run_id}").json())["state"] == "Cancelled" and r
+                ),
+                timeout=10,
+                what="cancelled",
+            )
+            assert final["state_message"] == "cancelled through the API"
+            assert final["duration_seconds"] < 30
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0
+
+
+def test_ready_is_503_while_draining_and_health_stays_200(project):
+    args = ["flows/behaviours.py:sleeper", "--interval", "3600", "--shutdown-grace", "5"]
+    with serve_process(args, project) as served:
+        url = webserver_url(served)
+        with httpx.Client(base_url=url, timeout=5) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            run_id = client.post(
+                "/api/deployments/sleeper/sleeper/runs", json={"parameters": {"seconds": 60}}
+            ).json()["id"]
+            wait_for(
+                lambda: client.get(f"/api/runs/{run_id}").json()["state"] == "Running",
+                what="running",
+            )
+            served.signal(signal.SIGTERM)
+            ready = wait_for(
+                lambda: (r := client.get("/ready")).status_code == 503 and r, what="503"
+            )
+            assert ready.json()["status"] == "draining"
+            seen_health = []
+            while served.process.poll() is None:
+                try:
+                    seen_health.append(client.get("/health").status_code)
+                except httpx.TransportError:
+                    break  # the server is closing at the very end of the drain
+        assert served.wait_exit() == 0
+    assert seen_health and set(seen_health) == {200}
+
+
+def test_mutating_calls_need_a_token_beyond_loopback(project):
+    args = ["flows/behaviours.py:noop", "--interval", "3600", "--host", "0.0.0.0"]
+    with serve_process(args, project) as served:
+        port = webserver_url(served).rsplit(":", 1)[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            for path in (
+                "/api/deployments/noop/noop/pause",
+                "/api/deployments/noop/noop/runs",
+                "/api/shutdown",
+            ):
+                answer = client.post(path, json={})
+                assert answer.status_code == 403, path
+                assert "DOCKYARD_API_TOKEN" in answer.json()["detail"]
+            assert client.get("/api/deployments").status_code == 200  # reads stay open
+            assert client.get("/metrics").status_code == 200
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+
+
+def test_token_is_required_compared_and_never_logged(project):
+    token = "s3cret-token-value-42"
+    env = dockyard_env(DOCKYARD_API_TOKEN=token)
+    args = ["flows/behaviours.py:noop", "--interval", "3600", "--host", "0.0.0.0"]
+    with serve_process(args, project, env=env) as served:
+        port = webserver_url(served).rsplit(":", 1)[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            assert client.post("/api/deployments/noop/noop/pause").status_code == 401
+            wrong = client.post(
+                "/api/deployments/noop/noop/pause", headers={"Authorization": "Bearer nope"}
+            )
+            assert wrong.status_code == 401 and token not in wrong.text
+            ok = client.post(
+                "/api/deployments/noop/noop/pause", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert ok.status_code == 200 and ok.json()["paused"] is True
+            assert token not in client.get("/metrics").text
+            shut = client.post("/api/shutdown", headers={"Authorization": f"Bearer {token}"})
+            assert shut.status_code == 202
+        assert served.wait_exit() == 0  # the API shutdown drained like SIGTERM
+    assert token not in served.output()
+
+
+def test_token_file_is_reread_so_rotation_works(project):
+    secret = project / "token"
+    secret.write_text("first-token\n")
+    env = dockyard_env(DOCKYARD_API_TOKEN_FILE=str(secret))
+    args = ["flows/behaviours.py:noop", "--interval", "3600"]
+    with serve_process(args, project, env=env) as served:
+        url = webserver_url(served)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            first = {"Authorization": "Bearer first-token"}
+            assert client.post("/api/deployments/noop/noop/pause", headers=first).status_code == 200
+            secret.write_text("second-token\n")
+            assert (
+                client.post("/api/deployments/noop/noop/resume", headers=first).status_code == 401
+            )
+            second = {"Authorization": "Bearer second-token"}
+            assert (
+                client.post("/api/deployments/noop/noop/resume", headers=second).status_code == 200
+            )
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+
+
+def test_port_taken_fails_the_start_with_a_clear_error(project):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dockyard",
+                "serve",
+                "flows/behaviours.py:noop",
+                "--interval",
+                "60",
+                "--port",
+                str(port),
+                "--state",
+                str(project / "state.db"),
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dockyard_env(),
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_follow_streams_logs_until_the_run_ends(project):
+    args = ["flows/behaviours.py:hello", "--interval", "3600"]
+    with serve_process(args, project) as served:
+        url = webserver_url(served)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            run_id = client.post(
+                "/api/deployments/hello/hello/runs", json={"parameters": {"count": 3}}
+            ).json()["id"]
+            with client.stream(
+                "GET", f"/api/runs/{run_id}/logs", params={"follow": "true"}
+            ) as stream:
+                import json
+
+                items = [json.loads(line) for line in stream.iter_lines() if line]
+        assert items[-1] == {"end": True, "state": "Completed"}
+        assert [i["line"] for i in items[:-1]][-1].endswith("hello world #2")
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+
+
+def test_health_before_the_first_tick_is_503_with_a_reason():
+    from dockyard.service import ServeService
+    from dockyard.settings import load_settings
+
+    service = ServeService([], load_settings({}))
+    body = service.health()
+    assert body.status == "starting" and "not ticked" in body.reason
