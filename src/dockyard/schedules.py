@@ -27,9 +27,10 @@ from functools import lru_cache
 from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, CroniterError, croniter
 from dateutil.rrule import rruleset, rrulestr
 
+from dockyard._cron import CronSchedule
+from dockyard._wallclock import instants, margin, scan, utc, wall_clock, zone
 from dockyard.errors import ScheduleError
 
 __all__ = [
@@ -50,200 +51,6 @@ __all__ = [
 
 DEFAULT_ANCHOR = datetime(2020, 1, 1)  # wall time in the schedule's timezone
 _DAY = timedelta(days=1)
-# Longest DST fold/gap we look around for; real-world transitions are at most 2 hours.
-_MARGIN = timedelta(hours=3)
-_NICKNAMES = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-_CRON_FIELDS = [
-    ("minute", "0-59"),
-    ("hour", "0-23"),
-    ("day of month", "1-31"),
-    ("month", "1-12 or JAN-DEC"),
-    ("weekday", "0-7 or SUN-SAT"),
-    ("second", "0-59"),
-]
-
-
-# --- shared helpers ---------------------------------------------------------------------------
-
-
-def _zone(name: object) -> ZoneInfo:
-    if not isinstance(name, str):
-        raise ScheduleError(f"timezone: must be a string such as 'UTC', got {name!r}")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(
-            f"timezone: unknown timezone {name!r}; use an IANA name such as 'Europe/Berlin'"
-        ) from None
-
-
-def _utc(dt: datetime, name: str = "datetime") -> datetime:
-    """``dt`` in UTC; naive input is a programming error, not a config error."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {dt.isoformat()}")
-    # Normalise: same-tzinfo comparisons and subtractions ignore the offset in Python.
-    return dt.astimezone(UTC)
-
-
-def _wall(dt: datetime, tz: ZoneInfo) -> datetime:
-    """The naive local wall-clock reading of an aware instant."""
-    return dt.astimezone(tz).replace(tzinfo=None)
-
-
-def _gap_end(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
-    """First instant in (before, after] on the post-gap offset (tzdata moves on whole seconds)."""
-    target = after.astimezone(tz).utcoffset()
-    lo, hi = math.floor(before.timestamp()), math.ceil(after.timestamp())
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if datetime.fromtimestamp(mid, tz).utcoffset() == target:
-            hi = mid
-        else:
-            lo = mid
-    return datetime.fromtimestamp(hi, UTC)
-
-
-def _instants(wall: datetime, tz: ZoneInfo, both_folds: bool = False) -> list[datetime]:
-    """UTC instants for a naive wall time, in increasing order (see the module rules)."""
-    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    if first == second:
-        return [first]
-    if first < second:  # ambiguous: the wall time occurs twice
-        return [first, second] if both_folds else [first]
-    # Non-existent: zoneinfo maps fold=0 past the gap and fold=1 before it.
-    return [_gap_end(second, first, tz)]
-
-
-def _margin(dt: datetime, tz: ZoneInfo) -> timedelta:
-    """How far to widen a wall-clock search: only near an offset change is it needed."""
-    near = (dt - _MARGIN).astimezone(tz).utcoffset() != (dt + _MARGIN).astimezone(tz).utcoffset()
-    return _MARGIN if near else timedelta(0)
-
-
-def _scan(walls: Iterable[datetime], tz: ZoneInfo, dt: datetime, both: bool, backward: bool):
-    """Nearest instant after ``dt`` (or at/before it, ``backward``) among the wall times' instants.
-
-    ``walls`` runs away from ``dt``. A wall time's instants bound every later wall time's from
-    the side of ``dt`` (only fold=1 extras break plain monotonicity), so we stop as soon as the
-    best candidate is no worse than that bound.
-    """
-    best = None
-    for wall in walls:
-        found = _instants(wall, tz, both)
-        for t in found:
-            if (t <= dt if backward else t > dt) and (
-                best is None or (t > best if backward else t < best)
-            ):
-                best = t
-        if best is not None and (best >= found[-1] if backward else best <= found[0]):
-            break
-    return best
-
-
-# --- cron -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CronSchedule:
-    """A cron expression evaluated in the wall clock of ``timezone``.
-
-    Five fields (minute hour day month weekday) or a nickname such as ``@hourly``. With
-    ``seconds=True`` a sixth field is allowed and it is the *last* one, seconds, following
-    croniter's default ``second_at_beginning=False`` (``0 * * * * 30`` = minute 0, second 30).
-    ``day_or=True`` is classic cron: day-of-month and weekday are OR-ed when both are set.
-    """
-
-    cron: str
-    timezone: str = "UTC"
-    day_or: bool = True
-    seconds: bool = False
-
-    def __post_init__(self) -> None:
-        _zone(self.timezone)
-        _check_cron(self.cron, self.seconds)
-
-    @property
-    def _hour_is_wildcard(self) -> bool:
-        hour = _NICKNAMES.get(self.cron.strip().lower(), self.cron).split()[1]
-        return hour == "*" or hour.startswith("*/")
-
-    def _walls(self, start: datetime, backward: bool) -> Iterator[datetime]:
-        it = croniter(self.cron, start, ret_type=datetime, day_or=self.day_or)
-        step = it.get_prev if backward else it.get_next
-        try:
-            while True:
-                yield step()
-        except CroniterBadDateError:  # croniter gives up after decades without a match
-            return
-
-    def next_after(self, dt: datetime) -> datetime | None:
-        """First fire time strictly after ``dt``."""
-        tz = _zone(self.timezone)
-        dt = _utc(dt)
-        start = _wall(dt, tz) - _margin(dt, tz)
-        return _scan(self._walls(start, False), tz, dt, self._hour_is_wildcard, False)
-
-    def latest_at_or_before(self, dt: datetime) -> datetime | None:
-        """Last fire time at or before ``dt``."""
-        tz = _zone(self.timezone)
-        # +1s: croniter's get_prev is strictly before its start; candidates > dt are skipped.
-        dt = _utc(dt)
-        start = _wall(dt, tz) + _margin(dt, tz) + timedelta(seconds=1)
-        return _scan(self._walls(start, True), tz, dt, self._hour_is_wildcard, True)
-
-    def to_dict(self) -> dict[str, object]:
-        data: dict[str, object] = {"cron": self.cron, "timezone": self.timezone}
-        if not self.day_or:
-            data["day_or"] = False
-        if self.seconds:
-            data["seconds"] = True
-        return data
-
-    def describe(self) -> str:
-        return f"cron '{self.cron}' ({self.timezone})"
-
-
-def _check_cron(expr: object, seconds: bool) -> None:
-    if not isinstance(expr, str):
-        raise ScheduleError(f"cron: must be a string, got {expr!r}")
-    fields = _NICKNAMES.get(expr.strip().lower(), expr).split()
-    if expr.strip().startswith("@") and expr.strip().lower() not in _NICKNAMES:
-        raise ScheduleError(f"cron: {expr!r} is not a known nickname ({', '.join(_NICKNAMES)})")
-    if len(fields) == 6 and not seconds:
-        raise ScheduleError(
-            f"cron: {expr!r} has 6 fields; dockyard reads 5-field cron (minute hour day month "
-            "weekday). To schedule by seconds pass seconds=True (config: seconds: true)"
-        )
-    if len(fields) not in (5, 6):
-        raise ScheduleError(
-            f"cron: {expr!r} has {len(fields)} fields; dockyard reads 5-field cron "
-            "(minute hour day month weekday)"
-        )
-    if not croniter.is_valid(expr, strict=True):
-        raise ScheduleError(f"cron: {expr!r} is not a valid cron expression: {_cron_why(fields)}")
-
-
-def _cron_why(fields: list[str]) -> str:
-    """Name the first field croniter refuses on its own, else croniter's own message."""
-    for i, (name, allowed) in enumerate(_CRON_FIELDS[: len(fields)]):
-        probe = ["*"] * len(fields)
-        probe[i] = fields[i]
-        if not croniter.is_valid(" ".join(probe)):
-            return f"{name} must be {allowed}, got {fields[i]!r}"
-    try:
-        croniter.expand(" ".join(fields), strict=True)
-    except (CroniterError, ValueError) as exc:
-        return str(exc)
-    return "it never matches a date"  # pragma: no cover - is_valid and expand disagree
 
 
 # --- interval ---------------------------------------------------------------------------------
@@ -263,7 +70,7 @@ class IntervalSchedule:
     timezone: str = "UTC"
 
     def __post_init__(self) -> None:
-        tz = _zone(self.timezone)
+        tz = zone(self.timezone)
         object.__setattr__(self, "interval", _to_interval(self.interval))
         anchor = DEFAULT_ANCHOR if self.anchor_date is None else self.anchor_date
         if isinstance(anchor, str):
@@ -274,7 +81,7 @@ class IntervalSchedule:
         if not isinstance(anchor, datetime):
             raise ScheduleError(f"anchor_date: must be a datetime, got {anchor!r}")
         if anchor.tzinfo is None:
-            anchor = _instants(anchor, tz)[0]
+            anchor = instants(anchor, tz)[0]
         object.__setattr__(self, "anchor_date", anchor.astimezone(tz))
 
     @property
@@ -282,13 +89,13 @@ class IntervalSchedule:
         return self.interval % _DAY == timedelta(0)
 
     def _slot(self, k: int) -> datetime:
-        tz = _zone(self.timezone)
-        return _instants(_wall(self.anchor_date, tz) + k * self.interval, tz)[0]
+        tz = zone(self.timezone)
+        return instants(wall_clock(self.anchor_date, tz) + k * self.interval, tz)[0]
 
     def _floor_k(self, dt: datetime) -> int:
         if self._local_days:
-            tz = _zone(self.timezone)
-            return (_wall(dt, tz) - _wall(self.anchor_date, tz)) // self.interval
+            tz = zone(self.timezone)
+            return (wall_clock(dt, tz) - wall_clock(self.anchor_date, tz)) // self.interval
         return (dt - self.anchor_date.astimezone(UTC)) // self.interval
 
     def next_after(self, dt: datetime) -> datetime | None:
@@ -300,7 +107,7 @@ class IntervalSchedule:
         return self._nearest(dt, backward=True)
 
     def _nearest(self, dt: datetime, backward: bool) -> datetime | None:
-        dt = _utc(dt)
+        dt = utc(dt)
         try:
             k = self._floor_k(dt)
             if not self._local_days:
@@ -364,7 +171,7 @@ class RRuleSchedule:
     timezone: str = "UTC"
 
     def __post_init__(self) -> None:
-        _zone(self.timezone)
+        zone(self.timezone)
         self._rule()
 
     def _rule(self) -> rruleset:
@@ -374,16 +181,16 @@ class RRuleSchedule:
 
     def next_after(self, dt: datetime) -> datetime | None:
         """First fire time strictly after ``dt``."""
-        tz, rule = _zone(self.timezone), self._rule()
-        dt = _utc(dt)
-        start = _wall(dt, tz) - _margin(dt, tz)
-        return _scan(rule.xafter(start), tz, dt, False, False)
+        tz, rule = zone(self.timezone), self._rule()
+        dt = utc(dt)
+        start = wall_clock(dt, tz) - margin(dt, tz)
+        return scan(rule.xafter(start), tz, dt, False, False)
 
     def latest_at_or_before(self, dt: datetime) -> datetime | None:
         """Last fire time at or before ``dt``."""
-        tz, rule = _zone(self.timezone), self._rule()
-        dt = _utc(dt)
-        start = _wall(dt, tz) + _margin(dt, tz)
+        tz, rule = zone(self.timezone), self._rule()
+        dt = utc(dt)
+        start = wall_clock(dt, tz) + margin(dt, tz)
 
         def walls() -> Iterator[datetime]:
             wall = rule.before(start, inc=True)
@@ -391,7 +198,7 @@ class RRuleSchedule:
                 yield wall
                 wall = rule.before(wall)
 
-        return _scan(walls(), tz, dt, False, True)
+        return scan(walls(), tz, dt, False, True)
 
     def to_dict(self) -> dict[str, object]:
         return {"rrule": self.rrule, "timezone": self.timezone}
@@ -404,7 +211,7 @@ class RRuleSchedule:
 def _compile_rrule(text: str, timezone: str) -> rruleset:
     """Parse once per (rule, timezone); dateutil's cache then keeps ``before``/``after`` from
     re-walking the rule from DTSTART on every call."""
-    tz = _zone(timezone)
+    tz = zone(timezone)
     tokens = text.split()
     starts = [t for t in tokens if t.upper().startswith("DTSTART")]
     rest = "\n".join(t for t in tokens if not t.upper().startswith("DTSTART"))
@@ -422,7 +229,7 @@ def _parse_dtstart(token: str, tz: ZoneInfo) -> datetime:
     value = value.upper()
     naive = datetime.strptime(value.rstrip("Z"), "%Y%m%dT%H%M%S" if "T" in value else "%Y%m%d")
     zone = UTC if value.endswith("Z") else ZoneInfo(params["TZID"]) if "TZID" in params else None
-    return naive if zone is None else _wall(naive.replace(tzinfo=zone), tz)
+    return naive if zone is None else wall_clock(naive.replace(tzinfo=zone), tz)
 
 
 Schedule = CronSchedule | IntervalSchedule | RRuleSchedule
@@ -451,7 +258,7 @@ def _merged(schedules: Sequence[Schedule], after: datetime) -> Iterator[datetime
 
 
 def _within(schedules: Sequence[Schedule], start: datetime, end: datetime) -> Iterator[datetime]:
-    start, end = _utc(start, "start"), _utc(end, "end")
+    start, end = utc(start, "start"), utc(end, "end")
     for t in _merged(schedules, start):
         if t > end:
             return
@@ -472,13 +279,13 @@ def count_fires(schedules: Sequence[Schedule], start: datetime, end: datetime, c
 
 def next_fire(schedules: Sequence[Schedule], after: datetime) -> datetime | None:
     """The earliest fire time strictly after ``after`` across all schedules."""
-    after = _utc(after, "after")
+    after = utc(after, "after")
     return min((t for s in schedules if (t := s.next_after(after)) is not None), default=None)
 
 
 def latest_fire(schedules: Sequence[Schedule], at_or_before: datetime) -> datetime | None:
     """The latest fire time at or before ``at_or_before`` across all schedules."""
-    at_or_before = _utc(at_or_before, "at_or_before")
+    at_or_before = utc(at_or_before, "at_or_before")
     found = (s.latest_at_or_before(at_or_before) for s in schedules)
     return max((t for t in found if t is not None), default=None)
 

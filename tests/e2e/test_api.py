@@ -299,3 +299,37 @@ def test_health_before_the_first_tick_is_503_with_a_reason():
     service = ServeService([], load_settings({}))
     body = service.health()
     assert body.status == "starting" and "not ticked" in body.reason
+
+
+@pytest.mark.parametrize(
+    ("call", "env", "expect_server"),
+    [
+        ("hello.serve(name='py', webserver=True)", {}, True),
+        ("hello.serve(name='py')", {"DOCKYARD_WEBSERVER": "true"}, True),
+        ("hello.serve(name='py')", {}, False),
+    ],
+)
+def test_python_serve_starts_the_webserver_only_when_asked(project, call, env, expect_server):
+    script = project / "serve_it.py"
+    script.write_text(
+        f"from flows.behaviours import hello\n\nif __name__ == '__main__':\n    {call}\n"
+    )
+    out = project / "out.log"
+    full_env = dockyard_env(DOCKYARD_STATE=str(project / "state.db"), **env)
+    with open(out, "wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, str(script)], cwd=project, env=full_env, stdout=sink, stderr=sink
+        )
+    try:
+        wait_for(lambda: "serving 1 deployment" in out.read_text(), what="startup")
+        listening = "webserver listening" in out.read_text()
+        assert listening is expect_server
+        if expect_server:
+            port = out.read_text().split("webserver listening on http://127.0.0.1:")[1].split()[0]
+            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
