@@ -19,7 +19,7 @@ from dockyard.store import open_store
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+def wait_for(predicate: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:
     """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -124,6 +124,13 @@ def serve_process(
     served = Served(process, out_path, state_path)
     try:
         yield served
+    except BaseException:
+        # pytest shows this with the failure: what the serve process said last.
+        print(
+            f"--- last output of {' '.join(command[3:])}:\n"
+            + "\n".join(served.output().splitlines()[-40:])
+        )
+        raise
     finally:
         if process.poll() is None:
             process.kill()

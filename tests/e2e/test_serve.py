@@ -105,7 +105,7 @@ def test_a_person_pause_is_honoured_live_and_survives_restarts(project):
     with serve_process(args, project, state=served.state_path) as again:
         wait_for(lambda: started(again), what="startup")
         assert again.deployment("noop/often").paused_reason == "user"
-        before = len(again.runs())
+        before = len(again.completed())
         assert cli("deployment", "resume", "noop/often", state=served.state_path).returncode == 0
         wait_for(lambda: len(again.completed()) > before, what="runs after resume")
         again.signal(signal.SIGTERM)

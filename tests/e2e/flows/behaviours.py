@@ -106,3 +106,17 @@ def hooked(marker_dir: str, fail: bool = False, seconds: float = 0.0):
 @flow(on_crashed=[_record])
 def crashy(marker_dir: str):
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@flow(log_prints=True)
+def fails(message: str = "asked to fail"):
+    print(f"about to fail: {message}")
+    raise RuntimeError(message)
+
+
+@flow
+def slow_talker(lines: int = 5, pause: float = 0.3):
+    """Prints a numbered line every ``pause`` seconds, for log-following tests."""
+    for i in range(lines):
+        print(f"talk {i}", flush=True)
+        time.sleep(pause)
