@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
+from dockyard import cli_remote as remote
 from dockyard import display
-from dockyard.errors import DockyardError, UsageError
+from dockyard.errors import DockyardError, NotFoundError, UsageError
 
 app = typer.Typer(
     name="dockyard",
@@ -24,8 +25,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     no_args_is_help=True,
 )
-deployment_app = typer.Typer(help="Inspect and pause deployments.", no_args_is_help=True)
-run_app = typer.Typer(help="Inspect flow runs.", no_args_is_help=True)
+deployment_app = typer.Typer(help="Inspect, pause and run deployments.", no_args_is_help=True)
+run_app = typer.Typer(help="Inspect, follow and cancel flow runs.", no_args_is_help=True)
 app.add_typer(deployment_app, name="deployment")
 app.add_typer(run_app, name="run")
 
@@ -36,6 +37,17 @@ StateOpt = Annotated[
     typer.Option("--state", help="State database file (env DOCKYARD_STATE)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+# main() reads --debug from argv; the commands declare it so that click accepts it.
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Tracebacks on errors.")]
+_URL_HELP = (
+    "A running serve process, e.g. http://127.0.0.1:8080 "
+    "(env DOCKYARD_URL; token: DOCKYARD_API_TOKEN)."
+)
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help=_URL_HELP + " Without it, read the --state database."),
+]
+ServerUrlOpt = Annotated[str | None, typer.Option("--url", help=_URL_HELP)]
 
 
 @app.command()
@@ -168,29 +180,85 @@ def _store(state: str | None) -> Any:
 
 
 @deployment_app.command("ls")
-def deployment_ls(state: StateOpt = None, json: JsonOpt = False) -> None:
+def deployment_ls(
+    url: UrlOpt = None, state: StateOpt = None, json: JsonOpt = False, debug: DebugOpt = False
+) -> None:
     """List deployments with their schedules and whether they are paused."""
+    if http := remote.settings_for(url, state):
+        raise typer.Exit(remote.deployment_ls(http, as_json=json))
     store = _store(state)
     display.deployments(store.list_deployments(), as_json=json)
 
 
+@deployment_app.command("inspect")
+def deployment_inspect(
+    name: Annotated[str, typer.Argument(help="flow/deployment")],
+    url: UrlOpt = None,
+    state: StateOpt = None,
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show one deployment: schedules, next runs, parameters and their defaults, last run."""
+    if http := remote.settings_for(url, state):
+        raise typer.Exit(remote.deployment_inspect(http, name, as_json=json))
+    display.deployment_detail(_local_deployment(_store(state), name), as_json=json)
+
+
+_SPEC_KEYS = (
+    *("entrypoint", "schedules", "parameters", "parameter_schema", "tags", "description"),
+    *("version", "concurrency_limit", "overlap", "catchup"),
+)
+
+
+def _local_deployment(store: Any, name: str) -> dict[str, Any]:
+    """A stored deployment in the API's shape (without what only the serve process knows)."""
+    record = store.get_deployment(name)
+    if record is None:
+        known = ", ".join(r.name for r in store.list_deployments()) or "none"
+        raise NotFoundError(f"unknown deployment {name!r}; known: {known}")
+    last = store.list_runs(deployment=name, limit=1)
+    spec = record.spec
+    return {
+        "name": record.name,
+        "flow_name": record.flow_name,
+        "paused": record.paused,
+        "paused_reason": record.paused_reason,
+        **{k: spec.get(k) for k in _SPEC_KEYS},
+        "last_run": display.plain(last[0]) if last else None,
+    }
+
+
 @deployment_app.command("pause")
-def deployment_pause(name: str, state: StateOpt = None, json: JsonOpt = False) -> None:
+def deployment_pause(
+    name: str,
+    url: UrlOpt = None,
+    state: StateOpt = None,
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
     """Pause a deployment's schedules (stays paused across restarts until resumed)."""
-    _set_paused(name, True, state, json)
+    _set_paused(name, True, url, state, json)
 
 
 @deployment_app.command("resume")
-def deployment_resume(name: str, state: StateOpt = None, json: JsonOpt = False) -> None:
+def deployment_resume(
+    name: str,
+    url: UrlOpt = None,
+    state: StateOpt = None,
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
     """Resume a paused deployment's schedules."""
-    _set_paused(name, False, state, json)
+    _set_paused(name, False, url, state, json)
 
 
-def _set_paused(name: str, paused: bool, state: str | None, as_json: bool) -> None:
+def _set_paused(name: str, paused: bool, url: str | None, state: str | None, as_json: bool) -> None:
     from datetime import UTC, datetime
 
     from dockyard.store.records import PAUSED_BY_USER
 
+    if http := remote.settings_for(url, state):
+        raise typer.Exit(remote.set_paused(http, name, paused, as_json=as_json))
     store = _store(state)
     record = store.set_paused(
         name, paused, PAUSED_BY_USER if paused else None, now=datetime.now(UTC)
@@ -198,26 +266,62 @@ def _set_paused(name: str, paused: bool, state: str | None, as_json: bool) -> No
     display.deployment_changed(record, as_json=as_json)
 
 
+@deployment_app.command("run")
+def deployment_run(
+    name: Annotated[str, typer.Argument(help="flow/deployment")],
+    param: Annotated[
+        list[str] | None, typer.Option(help="Parameter KEY=VALUE (repeatable; the server coerces).")
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Stream the logs; exit 0 only if it Completed.")
+    ] = False,
+    url: ServerUrlOpt = None,
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Start a run now, parameters merged over the deployment's defaults (needs --url)."""
+    from dockyard.parameters import parse_param_args
+
+    parameters = parse_param_args(list(param or []))
+    http = remote.require_url(url, "deployment run")
+    code = remote.deployment_run(http, name, parameters, watch=watch, as_json=json)
+    raise typer.Exit(code)
+
+
 @run_app.command("ls")
 def run_ls(
     deployment: Annotated[str | None, typer.Option(help="flow/deployment")] = None,
     status: Annotated[list[str] | None, typer.Option(help="Completed, Failed, …")] = None,
     limit: Annotated[int, typer.Option(help="How many (newest first).")] = 20,
+    url: UrlOpt = None,
     state: StateOpt = None,
     json: JsonOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """List flow runs, newest first."""
     from dockyard.states import parse_state
 
     states = [parse_state(s) for s in status or []] or None
+    if http := remote.settings_for(url, state):
+        names = [s.value for s in states or []]
+        kwargs = {"deployment": deployment, "states": names, "limit": limit, "as_json": json}
+        raise typer.Exit(remote.run_ls(http, **kwargs))
     store = _store(state)
     runs = store.list_runs(deployment=deployment, states=states, limit=limit)
     display.runs(runs, as_json=json)
 
 
 @run_app.command("inspect")
-def run_inspect(run_id: str, state: StateOpt = None, json: JsonOpt = False) -> None:
+def run_inspect(
+    run_id: str,
+    url: UrlOpt = None,
+    state: StateOpt = None,
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
     """Show one run: state history, parameters, error, result."""
+    if http := remote.settings_for(url, state):
+        raise typer.Exit(remote.run_inspect(http, run_id, as_json=json))
     store = _store(state)
     run = store.get_run(run_id)
     display.run_detail(run, store.state_history(run.id), as_json=json)
@@ -227,13 +331,35 @@ def run_inspect(run_id: str, state: StateOpt = None, json: JsonOpt = False) -> N
 def run_logs(
     run_id: str,
     tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the run ends (--url).")
+    ] = False,
+    url: UrlOpt = None,
     state: StateOpt = None,
     json: JsonOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
-    """Print the stored output of a run."""
+    """Print the stored output of a run; --follow streams it until the run ends."""
+    if follow and state is not None:
+        raise UsageError("--follow reads from a running serve process: use --url, not --state")
+    http = (
+        remote.require_url(url, "run logs --follow") if follow else remote.settings_for(url, state)
+    )
+    if http:
+        code = remote.run_logs(http, run_id, tail=tail, follow=follow, as_json=json)
+        raise typer.Exit(code)
     store = _store(state)
     run = store.get_run(run_id)
     display.logs(store.get_logs(run.id, tail=tail), as_json=json)
+
+
+@run_app.command("cancel")
+def run_cancel(
+    run_id: str, url: ServerUrlOpt = None, json: JsonOpt = False, debug: DebugOpt = False
+) -> None:
+    """Cancel a run: its process group is terminated and it ends Cancelled (needs --url)."""
+    http = remote.require_url(url, "run cancel")
+    raise typer.Exit(remote.run_cancel(http, run_id, as_json=json))
 
 
 @app.command("version")

@@ -16,6 +16,11 @@ from rich.table import Table
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
+def plain(value: Any) -> Any:
+    """Records, enums and datetimes as JSON-ready data."""
+    return _plain(value)
+
+
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -50,9 +55,13 @@ def _schedules(spec: dict[str, Any]) -> str:
 
 
 def _paused(record: Any) -> str:
-    if not record.paused:
+    return _status(record.paused, record.paused_reason)
+
+
+def _status(paused: bool, reason: str | None) -> str:
+    if not paused:
         return "active"
-    return f"paused ({record.paused_reason})" if record.paused_reason else "paused"
+    return f"paused ({reason})" if reason else "paused"
 
 
 def deployments(records: Sequence[Any], *, as_json: bool) -> None:
@@ -148,3 +157,139 @@ def check_report(deployments: Sequence[Any]) -> None:
         if d.paused:
             console.print("  starts paused", markup=False)
     console.print(f"ok: {len(deployments)} deployment(s) valid", markup=False)
+
+
+# ── the HTTP API's JSON (``--url``): dicts as the server sends them ─────────────────────
+
+
+def _when_text(value: str | None) -> str:
+    return _when(datetime.fromisoformat(value)) if value else "-"
+
+
+def _duration(seconds: float | None) -> str:
+    return f"{seconds:.1f}s" if seconds is not None else "-"
+
+
+def api_deployments(items: Sequence[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        print_json(list(items))
+        return
+    table = Table("DEPLOYMENT", "SCHEDULE", "STATUS", "NEXT RUN (UTC)", "TAGS", box=None)
+    for d in items:
+        status = _status(d["paused"], d.get("paused_reason"))
+        tags = ", ".join(d.get("tags") or []) or "-"
+        table.add_row(d["name"], _schedules(d), status, _when_text(d.get("next_run")), tags)
+    console.print(table)
+
+
+def api_deployment_changed(item: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print_json(item)
+    else:
+        console.print(f"{item['name']}: {_status(item['paused'], item.get('paused_reason'))}")
+
+
+def deployment_detail(item: dict[str, Any], *, as_json: bool) -> None:
+    """One deployment (API ``DeploymentDetail`` shape; local mode leaves some keys out)."""
+    if as_json:
+        print_json(item)
+        return
+    last = item.get("last_run")
+    rows = [
+        ("name", item["name"]),
+        ("entrypoint", item.get("entrypoint") or "-"),
+        ("status", _status(item["paused"], item.get("paused_reason"))),
+        ("schedules", _schedules(item)),
+        ("next runs", ", ".join(_when_text(t) for t in item.get("next_runs") or []) or "-"),
+        ("parameters", _parameter_summary(item)),
+        ("tags", ", ".join(item.get("tags") or []) or "-"),
+        ("description", item.get("description") or "-"),
+        ("version", item.get("version") or "-"),
+        ("limit", item.get("concurrency_limit") or "-"),
+        ("overlap", item.get("overlap") or "-"),
+        ("catchup", item.get("catchup") or "-"),
+        (
+            "last run",
+            f"{last['id'][:8]} {last['state']} {_when_text(last['scheduled_at'])}" if last else "-",
+        ),
+    ]
+    for key, value in rows:
+        console.print(f"{key:<12} {value}", markup=False)
+
+
+def _parameter_summary(item: dict[str, Any]) -> str:
+    """``name: type = default`` per parameter, the deployment's defaults over the flow's."""
+    properties = (item.get("parameter_schema") or {}).get("properties") or {}
+    defaults = item.get("parameters") or {}
+    parts = []
+    for name, prop in properties.items():
+        text = f"{name}: {prop.get('type', 'any')}"
+        if name in defaults:
+            text += f" = {json.dumps(defaults[name], default=str)}"
+        elif "default" in prop:
+            text += f" = {json.dumps(prop['default'], default=str)}"
+        parts.append(text)
+    parts += [
+        f"{k} = {json.dumps(v, default=str)}" for k, v in defaults.items() if k not in properties
+    ]
+    return ", ".join(parts) or "-"
+
+
+def api_runs(items: Sequence[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        print_json(list(items))
+        return
+    table = Table("ID", "DEPLOYMENT", "NAME", "STATE", "SCHEDULED (UTC)", "DURATION", box=None)
+    for run in items:
+        table.add_row(
+            run["id"][:8],
+            run["deployment"],
+            run.get("name") or "-",
+            run["state"],
+            _when_text(run.get("scheduled_at")),
+            _duration(run.get("duration_seconds")),
+        )
+    console.print(table)
+
+
+def api_run_detail(run: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print_json(run)
+        return
+    message = run.get("state_message")
+    rows = [
+        ("id", run["id"]),
+        ("deployment", run["deployment"]),
+        ("name", run.get("name") or "-"),
+        ("state", run["state"] + (f": {message}" if message else "")),
+        ("trigger", run["trigger"]),
+        ("attempt", f"{run['attempt']} (retries allowed: {run.get('retries', 0)})"),
+        ("parameters", json.dumps(run.get("parameters") or {}, default=str)),
+        ("scheduled", _when_text(run.get("scheduled_at"))),
+        ("started", _when_text(run.get("started_at"))),
+        ("ended", _when_text(run.get("ended_at"))),
+        ("error", run.get("error") or "-"),
+        ("result", run.get("result") or "-"),
+    ]
+    for key, value in rows:
+        console.print(f"{key:<11} {value}", markup=False)
+    console.print("history", markup=False)
+    for event in run.get("history") or []:
+        note = f"  {event['message']}" if event.get("message") else ""
+        console.print(f"  {_when_text(event['at'])}  {event['state']}{note}", markup=False)
+
+
+def api_log_lines(items: Sequence[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        print_json(list(items))
+        return
+    for item in items:
+        print(item["line"])
+
+
+def stream_item(item: dict[str, Any], *, as_json: bool) -> None:
+    """One item of a followed log stream, printed as soon as it arrives."""
+    if as_json:
+        print(json.dumps(item), flush=True)
+    elif "line" in item:  # not the end marker (nor anything a newer server may add)
+        print(item["line"], flush=True)

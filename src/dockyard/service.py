@@ -176,6 +176,15 @@ class ServeService:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
+    async def query(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a store method for the API; 503 (StateStoreError) until the store is open."""
+        return await self.db(getattr(self._require_store(), method), *args, **kwargs)
+
+    def _require_store(self) -> Any:
+        if self.store is None:
+            raise StateStoreError("the serve process is starting; try again in a moment")
+        return self.store
+
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a blocking store call on the one database thread."""
         loop = asyncio.get_running_loop()
@@ -503,6 +512,7 @@ class ServeService:
     ) -> RunRecord:
         """Create an ad-hoc run with parameters merged over the deployment's defaults."""
         deployment = self._deployment(deployment_name)
+        self._require_store()
         params = {**dict(deployment.parameters), **(parameters or {})}
         if deployment.flow is not None and deployment.enforce_parameter_schema:
             from dockyard.parameters import jsonable
@@ -515,7 +525,7 @@ class ServeService:
         return run
 
     async def cancel_run(self, run_id: str, reason: str = "cancelled on request") -> RunRecord:
-        run = await self.db(self.store.get_run, run_id)
+        run = await self.query("get_run", run_id)
         if self.runs is not None and self.runs.cancel(run.id, reason):
             return run
         if run.state in (RunState.PENDING, RunState.SCHEDULED):
@@ -532,6 +542,7 @@ class ServeService:
 
     async def set_paused(self, deployment_name: str, paused: bool) -> DeploymentRecord:
         self._deployment(deployment_name)
+        self._require_store()
         reason = PAUSED_BY_USER if paused else None
         record = await self.db(
             self.store.set_paused, deployment_name, paused, reason, now=self.clock()

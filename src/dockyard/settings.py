@@ -137,7 +137,8 @@ def load_settings(flags: dict[str, Any], yaml_values: dict[str, Any] | None = No
 _FLAG_NAMES = {"params": "--param", "tags": "--tag"}
 """Settings whose ``dockyard serve`` flag is not ``--`` + the field name."""
 _ENV_ONLY = frozenset(
-    "kill_delay misfire_grace heartbeat max_log_lines host port webserver log_level".split()
+    "kill_delay misfire_grace heartbeat max_log_lines log_level api_token api_token_file "
+    "health_threshold".split()
 )
 """Settings that have no ``dockyard serve`` flag, only a ``DOCKYARD_*`` variable."""
 
@@ -168,3 +169,47 @@ def load_state_setting(state: str | None) -> Settings:
     """Only the state path, for the read commands: other DOCKYARD_* values don't matter."""
     path = state or _StateOnly().state
     return Settings.model_construct(state=path)
+
+
+class ClientSettings(BaseSettings):
+    """Where the client commands (``deployment …``, ``run …``) find a serve process.
+
+    ``url`` comes from ``--url`` or DOCKYARD_URL; ``api_token`` only from
+    DOCKYARD_API_TOKEN, so that it never shows up in a process list or shell history.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", frozen=True, extra="ignore")
+
+    url: str | None = None
+    api_token: SecretStr | None = None
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip().rstrip("/")
+        if not value:
+            return None
+        return value if "://" in value else f"http://{value}"
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The value is left out of the message: it is a secret.
+        secret = value.get_secret_value().strip() if value is not None else ""
+        if not secret:
+            return None
+        if not secret.isascii() or not secret.isprintable() or " " in secret:
+            raise ValueError("must be printable ASCII without spaces (it is sent as a header)")
+        return SecretStr(secret)
+
+
+def load_client_settings(url: str | None) -> ClientSettings:
+    """Client settings from ``--url`` (when given) over DOCKYARD_URL / DOCKYARD_API_TOKEN."""
+    try:
+        return ClientSettings(**({"url": url} if url is not None else {}))
+    except ValidationError as exc:
+        where = {"url": "--url or DOCKYARD_URL", "api_token": "DOCKYARD_API_TOKEN"}
+        parts = [f"{where.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid setting: " + "; ".join(parts)) from None

@@ -27,6 +27,7 @@ from dockyard.web.schemas import (
 )
 
 FOLLOW_POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
 NAME = Annotated[str, Path(min_length=1, max_length=200)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem},
@@ -124,9 +125,9 @@ def build_router(service: Any, guard: TokenGuard) -> APIRouter:
         follow: bool = False,
     ) -> Any:
         """The run's stored output; ``follow=true`` streams NDJSON lines until the run ends."""
-        run = await service.db(service.store.get_run, run_id)
+        run = await service.query("get_run", run_id)
         if not follow:
-            lines = await service.db(service.store.get_logs, run.id, tail=tail)
+            lines = await service.query("get_logs", run.id, tail=tail)
             return Logs(run_id=run.id, lines=[views.log_line(line) for line in lines])
         return StreamingResponse(_follow(service, run.id, tail), media_type="application/x-ndjson")
 
@@ -160,18 +161,30 @@ def build_router(service: Any, guard: TokenGuard) -> APIRouter:
 
 
 async def _follow(service: Any, run_id: str, tail: int | None) -> AsyncIterator[bytes]:
-    """Yield stored lines as NDJSON until the run is in a terminal state."""
-    lines = await service.db(service.store.get_logs, run_id, tail=tail)
-    last, done, state = 0, False, ""
+    """Yield stored lines as NDJSON until the run is in a terminal state.
+
+    A quiet run still gets a ``{"keepalive": true}`` line every KEEPALIVE_SECONDS, so
+    proxies and clients can tell a silent run from a dead connection.
+    """
+    lines = await service.query("get_logs", run_id, tail=tail)
+    last, done, state, quiet = 0, False, "", 0.0
     while True:
         for line in lines:
             last = line.seq
-            yield (json.dumps(views.log_line(line).model_dump(mode="json")) + "\n").encode()
+            yield _ndjson(views.log_line(line).model_dump(mode="json"))
+        quiet = 0.0 if lines else quiet + FOLLOW_POLL_SECONDS
         if done:
-            yield (json.dumps({"end": True, "state": state}) + "\n").encode()
+            yield _ndjson({"end": True, "state": state})
             return
-        run = await service.db(service.store.get_run, run_id)
+        if quiet >= KEEPALIVE_SECONDS:
+            quiet = 0.0
+            yield _ndjson({"keepalive": True})
+        run = await service.query("get_run", run_id)
         done, state = run.state.is_terminal, run.state.value
         if not done:
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
-        lines = await service.db(service.store.get_logs, run_id, after_seq=last)
+        lines = await service.query("get_logs", run_id, after_seq=last)
+
+
+def _ndjson(item: dict[str, Any]) -> bytes:
+    return (json.dumps(item) + "\n").encode()

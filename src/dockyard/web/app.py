@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard._version import __version__
 from dockyard.errors import (
@@ -75,7 +76,7 @@ async def _readiness(service: Any) -> Ready:
     if not service.ready:
         return Ready(status="starting", reason="deployments are not loaded yet")
     try:
-        await asyncio.wait_for(service.db(service.store.ping), STORE_PING_SECONDS)
+        await asyncio.wait_for(service.query("ping"), STORE_PING_SECONDS)
     except (TimeoutError, StateStoreError) as exc:
         reason = str(exc) or f"no answer within {STORE_PING_SECONDS:g}s"
         return Ready(status="unavailable", reason=f"state store unreachable: {reason}")
@@ -109,6 +110,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DockyardError)
     async def dockyard_error(request: Request, exc: DockyardError) -> JSONResponse:
         return _problem(400, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        answer = _problem(exc.status_code, str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

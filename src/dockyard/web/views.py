@@ -46,7 +46,7 @@ class StoreReader:
         self.service = service
 
     async def _db(self, fn: str, *args: Any, **kwargs: Any) -> Any:
-        return await self.service.db(getattr(self.service.store, fn), *args, **kwargs)
+        return await self.service.query(fn, *args, **kwargs)
 
     def _summary_fields(self, record: Any) -> dict[str, Any]:
         deployment = self.service.deployments[record.name]
