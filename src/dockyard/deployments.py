@@ -88,6 +88,12 @@ class Deployment:
     bound_instance: str | None = None
     """Base64 pickle of the instance of an instance-method flow (loaded as ``__main__``)."""
     parameter_schema: Mapping[str, Any] = field(default_factory=dict)
+    source_key: str | None = None
+    """Name of the git source the code comes from (None: a local directory)."""
+    revision: str | None = None
+    """The git commit ``base_dir`` holds, for git-sourced code."""
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The options it was made with, to make it again from a newer revision."""
     flow: Flow | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -128,6 +134,9 @@ def _flow_location(flow: Flow) -> tuple[str, str, str | None]:
     """Where a child process finds this flow again: (base_dir, entrypoint, instance)."""
     entrypoint = getattr(flow, "entrypoint", None)
     source = getattr(flow, "source", None)
+    checkout = getattr(flow, "checkout_path", None)
+    if entrypoint and checkout:  # from a git source: the revision's directory
+        return str(checkout), str(entrypoint), None
     if entrypoint and source:
         return str(source), str(entrypoint), None
     fn = flow.fn
@@ -171,6 +180,7 @@ def _module_attr(flow: Flow, fn: Any) -> str:
 
 def _from_flow(flow: Flow, name: str | None, options: dict[str, Any]) -> Deployment:
     opts = dict(options)
+    given = {k: v for k, v in options.items() if v is not None}
     schedules = make_schedules(
         interval=opts.pop("interval", None),
         cron=opts.pop("cron", None),
@@ -195,7 +205,8 @@ def _from_flow(flow: Flow, name: str | None, options: dict[str, Any]) -> Deploym
         parameters=parameters,
         tags=tuple(opts.pop("tags", None) or ()),
         description=opts.pop("description", None) or flow.description,
-        version=opts.pop("version", None) or flow.version,
+        # Git-sourced code: the commit SHA unless a version is given for the deployment.
+        version=opts.pop("version", None) or getattr(flow, "revision", None) or flow.version,
         paused=opts.pop("paused", None),
         concurrency_limit=_positive_or_none("concurrency_limit", concurrency),
         overlap=policy(OverlapPolicy, "overlap", opts.pop("overlap", None) or "allow"),
@@ -210,6 +221,9 @@ def _from_flow(flow: Flow, name: str | None, options: dict[str, Any]) -> Deploym
         timeout_seconds=flow.timeout_seconds,
         bound_instance=instance,
         parameter_schema=flow.parameters,
+        source_key=getattr(getattr(flow, "source", None), "name", None),
+        revision=getattr(flow, "revision", None),
+        options=given,
         flow=flow,
     )
     _ignore_prefect_only(opts)

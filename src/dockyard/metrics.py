@@ -8,6 +8,7 @@ Counters live as long as the process (never reset on reload or reconcile).
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 
 from prometheus_client import (
     CollectorRegistry,
@@ -93,6 +94,38 @@ class Metrics:
             "Unix time of the scheduler loop's last tick.",
             registry=r,
         )
+        self.code_load_failures = Counter(
+            "dockyard_code_load_failures",
+            "New code revisions refused because their flows or dockyard.yaml did not load.",
+            ["source"],
+            registry=r,
+        )
+        self.code_syncs = Counter(
+            "dockyard_code_sync",
+            "Pulls of a code source (result: success, noop, error, refused).",
+            ["source", "result"],
+            registry=r,
+        )
+        self.code_sync_seconds = Histogram(
+            "dockyard_code_sync_duration_seconds",
+            "Duration of one pull, including checking a new revision.",
+            ["source"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.code_last_success = Gauge(
+            "dockyard_code_sync_last_success_timestamp_seconds",
+            "Unix time of the last successful pull of a code source.",
+            ["source"],
+            registry=r,
+        )
+        self.code_revision = Gauge(
+            "dockyard_code_revision_info",
+            "1 for the revision a code source currently serves.",
+            ["source", "revision"],
+            registry=r,
+        )
+        self._revisions: dict[str, str] = {}
         self.info = Gauge("dockyard_info", "dockyard version.", ["version"], registry=r)
         self.info.labels(version=__version__).set(1)
 
@@ -119,6 +152,25 @@ class Metrics:
         self.runs_total.labels(deployment=deployment, state=state).inc()
         if duration_seconds is not None:
             self.run_duration.labels(deployment=deployment).observe(duration_seconds)
+
+    def code_sync(
+        self, source: str, result: str, revision: str | None, success_at: datetime | None
+    ) -> None:
+        self.code_syncs.labels(source=source, result=result).inc()
+        if success_at is not None:
+            self.code_last_success.labels(source=source).set(success_at.timestamp())
+        previous = self._revisions.get(source)
+        if revision is not None and revision != previous:
+            if previous is not None:  # one series per source: the revision it serves now
+                self.code_revision.remove(source, previous)
+            self.code_revision.labels(source=source, revision=revision).set(1)
+            self._revisions[source] = revision
+
+    def code_sync_duration(self, source: str, seconds: float) -> None:
+        self.code_sync_seconds.labels(source=source).observe(seconds)
+
+    def code_load_failure(self, source: str) -> None:
+        self.code_load_failures.labels(source=source).inc()
 
     def slots_missed(self, deployment: str, reason: str, count: int) -> None:
         if count > 0:

@@ -7,6 +7,7 @@ new session (its own process group) so cancelling it reaches everything it spawn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -145,3 +146,51 @@ async def _pump(stream: asyncio.StreamReader, name: str, sink: LineSink) -> None
         outcome = sink(name, line)
         if outcome is not None:
             await outcome
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    error: str | None = None
+    deployments: tuple[str, ...] = ()
+
+
+async def probe(spec: dict[str, Any], *, work_dir: Path, limit_seconds: float) -> ProbeResult:
+    """Load a code revision in ``python -m dockyard.execution.probe`` with a time limit."""
+    spec_path = work_dir / f"probe-{os.getpid()}-{id(spec)}.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dockyard.execution.probe",
+        str(spec_path),
+        cwd=spec["path"],
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), limit_seconds)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        return ProbeResult(False, f"loading the code took longer than {limit_seconds:g}s")
+    finally:
+        spec_path.unlink(missing_ok=True)
+    return _probe_result(out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+def _probe_result(out: str, err: str) -> ProbeResult:
+    for line in reversed(out.strip().splitlines()):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "ok" in data:
+            return ProbeResult(
+                bool(data["ok"]), data.get("error"), tuple(data.get("deployments", ()))
+            )
+    last = (err.strip().splitlines() or ["no output"])[-1]
+    return ProbeResult(False, f"the code check crashed: {last}")
