@@ -127,7 +127,7 @@ class RunSupervisor:
     async def start(self, run: RunRecord, deployment: Deployment) -> bool:
         """Move ``run`` from Pending to Running and start its process."""
         now = self.clock()
-        fields: dict[str, Any] = {"started_at": now}
+        fields: dict[str, Any] = {"started_at": now, "code_revision": deployment.revision}
         if run.name is None and deployment.flow is not None:
             fields["name"] = _run_name(deployment, run.parameters)
         try:

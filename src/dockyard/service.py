@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dockyard import planning
+from dockyard.code_sources import CodeSources
 from dockyard.deployments import Deployment
 from dockyard.errors import StateStoreError, UsageError
 from dockyard.execution.reaper import become_subreaper, reap_orphans
@@ -31,6 +32,7 @@ from dockyard.operations import Operations
 from dockyard.runs import ActiveRun, RunSupervisor, Verdict, utcnow
 from dockyard.schedules import next_fire
 from dockyard.settings import Settings, state_path
+from dockyard.sourcing import SourcePlan
 from dockyard.states import RunState
 from dockyard.store import open_store
 from dockyard.store.records import (
@@ -45,7 +47,7 @@ from dockyard.throttle import WarningThrottle
 logger = logging.getLogger("dockyard")
 
 
-class ServeService(Operations):
+class ServeService(Operations, CodeSources):
     """Schedules and runs the given deployments until told to stop."""
 
     def __init__(
@@ -57,6 +59,7 @@ class ServeService(Operations):
         handle_signals: bool = True,
         out: TextIO | None = None,
         starting_message: bool = True,
+        sources: Sequence[SourcePlan] = (),
     ) -> None:
         self.deployments = {d.full_name: d for d in deployments}
         self.settings = settings
@@ -64,6 +67,10 @@ class ServeService(Operations):
         self.handle_signals = handle_signals
         self.out = out
         self.starting_message = starting_message
+        self.plans = list(sources)
+        self.managers = {}
+        self._source_tasks = []
+        self._sources_stop = None
         self.should_exit = False
         self.force_exit = False
         self.ready = False
@@ -94,8 +101,10 @@ class ServeService(Operations):
             try:
                 await self.start_webserver()
                 await self.startup()
+                await self.start_sources()
                 await self.main_loop()
             finally:
+                await self.stop_sources()
                 await self.shutdown()
                 await self.stop_webserver()
         return self.exit_code
@@ -121,10 +130,11 @@ class ServeService(Operations):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.handle_exit, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.trigger_sources)  # pull code now
         try:
             yield
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -152,11 +162,7 @@ class ServeService(Operations):
         )
         now = self.clock()
         self.started_at = now
-        for deployment in self.deployments.values():
-            await self._register(deployment, now)
-            self.metrics.add_deployment(deployment.full_name)
-        await self._recover_crashed(now)
-        await self._resume_after_shutdown(now)
+        await self.adopt(list(self.deployments.values()), now)
         self.ready = True
         if self.starting_message:
             names = ", ".join(self.deployments)
@@ -234,24 +240,37 @@ class ServeService(Operations):
         elif not deployment.paused and record.paused and record.paused_reason == PAUSED_BY_CONFIG:
             await self.db(self.store.set_paused, name, False, None, now=now)
 
-    async def _recover_crashed(self, now: datetime) -> None:
+    async def adopt(self, deployments: list[Deployment], now: datetime) -> None:
+        """Start serving these deployments (at start-up, or from a new code revision)."""
+        for deployment in deployments:
+            self.deployments[deployment.full_name] = deployment
+            await self._register(deployment, now)
+            self.metrics.add_deployment(deployment.full_name)
+        names = {d.full_name for d in deployments}
+        await self._recover_crashed(now, names)
+        await self._resume_after_shutdown(now, names)
+        self.wake()
+
+    async def _recover_crashed(self, now: datetime, names: set[str]) -> None:
         """Runs left Running by a process that was killed end Crashed (or retry)."""
         assert self.runs is not None
         message = "the serve process stopped while this run was running (killed or out of memory)"
         verdict = Verdict(RunState.CRASHED, message, error=message, retry=True)
         for run in await self.db(self.store.runs_in_states, [RunState.RUNNING]):
             deployment = self.deployments.get(run.deployment)
-            if deployment is None:
+            if deployment is None or run.deployment not in names or run.id in self.runs.active:
                 continue
             logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
             if not await self.runs.conclude(run, deployment, verdict):
                 self.metrics.run_finished(run.deployment, RunState.CRASHED.value, None)
 
-    async def _resume_after_shutdown(self, now: datetime) -> None:
+    async def _resume_after_shutdown(self, now: datetime, names: set[str]) -> None:
         """Schedules paused by the last shutdown resume; slots due meanwhile are skipped."""
         for record in await self.db(self.store.list_deployments):
             deployment = self.deployments.get(record.name)
             if deployment is None or record.paused_reason != PAUSED_BY_SHUTDOWN:
+                continue
+            if record.name not in names:
                 continue
             skipped = 0
             if record.cursor is not None:
@@ -398,6 +417,7 @@ class ServeService(Operations):
 
     def _run_started(self, active: ActiveRun) -> None:
         run = active.run
+        self._hold_revision(active.deployment, True)
         lateness = None
         if run.trigger in ("schedule", "catchup") and run.attempt == 1 and run.started_at:
             lateness = (run.started_at - run.scheduled_at).total_seconds()
@@ -407,6 +427,7 @@ class ServeService(Operations):
         run = active.run
         if active.process is not None:
             self.metrics.run_stopped(run.deployment)
+            self._hold_revision(active.deployment, False)
         if not retried:
             duration = None
             if run.started_at is not None:

@@ -45,6 +45,24 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     api_token_file: str | None = None
     health_threshold: float = Field(default=30.0, gt=0)
+
+    # Code from git (`--source URL`); credentials only from the environment or files.
+    source: str | None = None
+    branch: str | None = None
+    tag: str | None = None
+    commit: str | None = None
+    pull_interval: float = Field(default=60.0, gt=0)
+    source_dir: str | None = None
+    source_username: str | None = None
+    source_token: SecretStr | None = None
+    source_token_file: str | None = None
+    source_ssh_key_file: str | None = None
+    source_known_hosts_file: str | None = None
+    source_submodules: bool = False
+    source_webhook_secret: SecretStr | None = None
+    source_check_timeout: float = Field(default=60.0, gt=0)
+    source_startup_timeout: float = Field(default=300.0, gt=0)
+    source_staleness: float = Field(default=900.0, gt=0)
     debug: bool = False
     log_level: str = "INFO"
 
@@ -138,7 +156,9 @@ _FLAG_NAMES = {"params": "--param", "tags": "--tag"}
 """Settings whose ``dockyard serve`` flag is not ``--`` + the field name."""
 _ENV_ONLY = frozenset(
     "kill_delay misfire_grace heartbeat max_log_lines log_level api_token api_token_file "
-    "health_threshold".split()
+    "health_threshold source_dir source_username source_token source_token_file "
+    "source_ssh_key_file source_known_hosts_file source_submodules source_webhook_secret "
+    "source_check_timeout source_startup_timeout source_staleness".split()
 )
 """Settings that have no ``dockyard serve`` flag, only a ``DOCKYARD_*`` variable."""
 

@@ -326,7 +326,8 @@ def test_python_serve_starts_the_webserver_only_when_asked(project, call, env, e
         assert listening is expect_server
         if expect_server:
             port = out.read_text().split("webserver listening on http://127.0.0.1:")[1].split()[0]
-            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+            health = f"http://127.0.0.1:{port}/health"
+            wait_for(lambda: httpx.get(health, timeout=5).status_code == 200, what="healthy")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -75,6 +75,9 @@ async def _readiness(service: Any) -> Ready:
         return Ready(status="draining", reason="the process is shutting down")
     if not service.ready:
         return Ready(status="starting", reason="deployments are not loaded yet")
+    waiting = service.sources_unready()
+    if waiting:
+        return Ready(status="unavailable", reason=waiting)
     try:
         await asyncio.wait_for(service.query("ping"), STORE_PING_SECONDS)
     except (TimeoutError, StateStoreError) as exc:
