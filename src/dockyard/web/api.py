@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from dockyard.states import parse_state
@@ -24,7 +24,9 @@ from dockyard.web.schemas import (
     RunDetail,
     RunList,
     RunSummary,
+    SourceOut,
 )
+from dockyard.web.webhook import WebhookAuth
 
 FOLLOW_POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
@@ -95,6 +97,12 @@ def build_router(service: Any, guard: TokenGuard) -> APIRouter:
         run = await service.trigger_run(f"{flow}/{deployment}", (body or CreateRun()).parameters)
         return await store.run_detail(run.id)
 
+    _run_routes(router, service, store, protected)
+    _process_routes(router, service, guard)
+    return router
+
+
+def _run_routes(router: APIRouter, service: Any, store: Any, protected: list[Any]) -> None:
     @router.get("/runs", response_model=RunList, tags=["runs"])
     async def list_runs(
         deployment: Annotated[str | None, Query(max_length=400)] = None,
@@ -144,6 +152,30 @@ def build_router(service: Any, guard: TokenGuard) -> APIRouter:
         run = await service.cancel_run(run_id, reason="cancelled through the API")
         return views.run_summary(run)
 
+
+def _process_routes(router: APIRouter, service: Any, guard: TokenGuard) -> None:
+    protected = [Depends(guard)]
+    secret = service.settings.source_webhook_secret
+    webhook = WebhookAuth(secret.get_secret_value() if secret else None)
+
+    @router.get("/sources", response_model=list[SourceOut], tags=["sources"])
+    async def list_sources() -> Any:
+        """Git sources: current revision, last pull, last error (credentials never shown)."""
+        return [SourceOut(**vars(m.status)) for m in service.managers.values()]
+
+    @router.post(
+        "/sources/sync",
+        response_model=Accepted,
+        status_code=202,
+        responses=MUTATING,
+        tags=["sources"],
+    )
+    async def sync_sources(request: Request) -> Any:
+        """Pull now; also a git host's push webhook (``X-Hub-Signature-256`` with a secret)."""
+        await webhook.authorize(request, guard)
+        count = service.trigger_sources()
+        return Accepted(detail=f"pulling {count} source(s) now")
+
     @router.post(
         "/shutdown",
         response_model=Accepted,
@@ -156,8 +188,6 @@ def build_router(service: Any, guard: TokenGuard) -> APIRouter:
         """Start the same drain as SIGTERM."""
         service.handle_exit()
         return Accepted(detail="shutting down: draining runs in flight")
-
-    return router
 
 
 async def _follow(service: Any, run_id: str, tail: int | None) -> AsyncIterator[bytes]:

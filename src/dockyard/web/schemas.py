@@ -116,3 +116,18 @@ class Logs(BaseModel):
 
 class Accepted(BaseModel):
     detail: str
+
+
+class SourceOut(BaseModel):
+    """A git source: what it serves, when it last pulled, what went wrong."""
+
+    name: str
+    url: str
+    ref: str | None
+    revision: str | None
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+    refused_revision: str | None
+    consecutive_failures: int
+    next_attempt_at: datetime | None
