@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import traceback
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -81,6 +80,16 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Webserver port (default 8080).")] = None,
     host: Annotated[str | None, typer.Option(help="Webserver address (default 127.0.0.1).")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Git repository of the code (env DOCKYARD_SOURCE).")
+    ] = None,
+    branch: Annotated[str | None, typer.Option(help="Branch of --source.")] = None,
+    git_tag: Annotated[str | None, typer.Option("--git-tag", help="Tag of --source.")] = None,
+    commit: Annotated[str | None, typer.Option(help="Full commit SHA of --source.")] = None,
+    pull_interval: Annotated[float | None, typer.Option(help="Seconds between pulls (60).")] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Pull, check and publish the code once, then exit.")
+    ] = False,
     check: Annotated[bool, typer.Option("--check", help="Validate, print, exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Tracebacks on errors.")] = False,
 ) -> None:
@@ -111,60 +120,27 @@ def serve(
         "webserver": webserver,
         "port": port,
         "host": host,
+        "source": source,
+        "branch": branch,
+        "tag": git_tag,
+        "commit": commit,
+        "pull_interval": pull_interval,
         "debug": debug or None,
     }
-    settings, deployments = _deployments(flags)
+    from dockyard.serve_setup import check_sources, prepare
+
+    prepared = prepare(flags)
+    if once and not prepared.plans:
+        raise UsageError("--once pulls git-sourced code: give --source URL (or a source: block)")
+    if prepared.plans and (once or check):
+        raise typer.Exit(check_sources(prepared, publish=once))
     if check:
-        display.check_report(deployments)
+        display.check_report(prepared.deployments)
         return
     from dockyard.serving import run_service
 
-    code = run_service(deployments, settings)
+    code = run_service(prepared.deployments, prepared.settings, sources=prepared.plans)
     raise typer.Exit(code)
-
-
-_SINGLE_DEPLOYMENT_FLAGS = (
-    "name",
-    "cron",
-    "interval",
-    "rrule",
-    "timezone",
-    "params",
-    "tags",
-    "description",
-    "version",
-    "paused",
-    "concurrency_limit",
-    "overlap",
-    "catchup",
-)
-
-
-def _deployments(flags: dict[str, Any]) -> tuple[Any, list[Any]]:
-    from dockyard import loader
-    from dockyard.config import load_config
-    from dockyard.serving import check_unique
-    from dockyard.settings import load_settings
-
-    settings = load_settings(flags)
-    if settings.webserver is None:  # on by default for the CLI (off for Python's serve())
-        flags = {**flags, "webserver": True}
-        settings = load_settings(flags)
-    if settings.config and settings.entrypoint:
-        raise UsageError("give either an ENTRYPOINT or --config, not both")
-    if not settings.config:
-        return settings, loader.from_settings(settings)
-    single = [f for f in _SINGLE_DEPLOYMENT_FLAGS if flags.get(f) not in (None, [], {})]
-    if single:
-        names = ", ".join("--" + f.replace("_", "-") for f in single)
-        raise UsageError(
-            f"{names} describe a single ENTRYPOINT; with --config set them in the file"
-        )
-    config = load_config(settings.config)
-    settings = load_settings(flags, config.process_settings())
-    deployments = loader.from_config(config, Path(settings.config or "."))
-    check_unique(deployments)  # so that --check catches what serve would refuse
-    return settings, deployments
 
 
 def _store(state: str | None) -> Any:
@@ -360,6 +336,48 @@ def run_cancel(
     """Cancel a run: its process group is terminated and it ends Cancelled (needs --url)."""
     http = remote.require_url(url, "run cancel")
     raise typer.Exit(remote.run_cancel(http, run_id, as_json=json))
+
+
+@app.command("build")
+def build(
+    entrypoint: Annotated[list[str] | None, typer.Argument(help="path/file.py:flow …")] = None,
+    image: Annotated[str, typer.Option("--tag", "-t", help="Image name, e.g. acme/etl:1.0.")] = "",
+    config: Annotated[str | None, typer.Option(help="dockyard.yaml with deployments.")] = None,
+    name: Annotated[str | None, typer.Option(help="Deployment name.")] = None,
+    cron: Annotated[list[str] | None, typer.Option()] = None,
+    interval: Annotated[list[float] | None, typer.Option()] = None,
+    rrule: Annotated[list[str] | None, typer.Option()] = None,
+    timezone: Annotated[str | None, typer.Option()] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Default parameter KEY=VALUE.")] = None,
+    flow_tag: Annotated[list[str] | None, typer.Option(help="Deployment tag.")] = None,
+    paused: Annotated[bool | None, typer.Option("--paused")] = None,
+    concurrency_limit: Annotated[int | None, typer.Option()] = None,
+    overlap: Annotated[str | None, typer.Option()] = None,
+    catchup: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int | None, typer.Option()] = None,
+    pause_on_shutdown: Annotated[
+        bool | None, typer.Option("--pause-on-shutdown/--no-pause-on-shutdown")
+    ] = None,
+    shutdown_grace: Annotated[float | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default 8080).")] = None,
+    project: Annotated[str | None, typer.Option(help="Folder copied to /app.")] = None,
+    requirements: Annotated[str | None, typer.Option(help="Requirements file.")] = None,
+    base_image: Annotated[str | None, typer.Option(help="Default python:X.Y-slim.")] = None,
+    dockerfile: Annotated[str | None, typer.Option(help="Your Dockerfile template.")] = None,
+    build_arg: Annotated[list[str] | None, typer.Option(help="KEY=VALUE")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="KEY=VALUE")] = None,
+    platform: Annotated[str | None, typer.Option(help="e.g. linux/amd64")] = None,
+    offline: Annotated[bool, typer.Option(help="Download wheels on this host.")] = False,
+    push: Annotated[bool, typer.Option("--push", help="Push after building.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    print_dockerfile: Annotated[bool, typer.Option("--print-dockerfile")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only steps.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Build an image that serves ENTRYPOINT(s) or a --config (see README: Building images)."""
+    from dockyard.build.cli import run_build
+
+    raise typer.Exit(run_build(locals()))
 
 
 @app.command("version")

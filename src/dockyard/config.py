@@ -46,12 +46,62 @@ class DeploymentConfig(BaseModel):
     enforce_parameter_schema: bool = True
 
 
+class SourceCredentialsConfig(BaseModel):
+    """Where a git token or SSH key comes from (never the secret itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = None
+    token_env: str | None = None
+    token_file: str | None = None
+    ssh_key_file: str | None = None
+    known_hosts_file: str | None = None
+
+
+class SourceConfig(BaseModel):
+    """``source:``: the git repository the deployments' entrypoints live in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    ref: str | None = Field(default=None, description="A branch, or a full commit SHA.")
+    branch: str | None = None
+    tag: str | None = None
+    commit: str | None = None
+    credentials: SourceCredentialsConfig | None = None
+    include_submodules: bool = False
+    pull_interval: float | None = Field(default=None, gt=0)
+
+    def repository(self) -> Any:
+        from dockyard.sources import GitCredentials, GitRepository
+
+        branch, commit = self.branch, self.commit
+        if self.ref and _is_sha(self.ref):
+            commit = commit or self.ref
+        elif self.ref:
+            branch = branch or self.ref
+        creds = self.credentials.model_dump() if self.credentials else None
+        return GitRepository(
+            self.url,
+            branch=branch,
+            tag=self.tag,
+            commit_sha=commit,
+            credentials=GitCredentials(**creds) if creds else None,
+            include_submodules=self.include_submodules,
+        )
+
+
+def _is_sha(ref: str) -> bool:
+    return len(ref) == 40 and all(c in "0123456789abcdef" for c in ref.lower())
+
+
 class FileConfig(BaseModel):
     """The whole file."""
 
     model_config = ConfigDict(extra="forbid")
 
     deployments: list[DeploymentConfig] = Field(min_length=1)
+    source: SourceConfig | None = None
     limit: int | None = Field(default=None, ge=0)
     pause_on_shutdown: bool | None = None
     shutdown_grace: float | None = Field(default=None, ge=0)

@@ -316,7 +316,12 @@ class Flow(Generic[P, R]):
 
     @classmethod
     def from_source(cls, source: Any, entrypoint: str) -> Flow[..., Any]:
-        """Load a flow from a local directory (``source``) and ``path/file.py:flow``."""
+        """Load a flow from ``source`` and an entrypoint ``path/file.py:flow``.
+
+        ``source`` is a local directory, a git URL (https, ssh, file:// or a path to a
+        repository), or a ``GitRepository``. Served git flows are pulled every
+        ``DOCKYARD_PULL_INTERVAL`` seconds (60) and new runs use the new code.
+        """
         if isinstance(source, (str, os.PathLike)) and not _looks_remote(str(source)):
             return _load_local(Path(source), entrypoint)
         return _load_remote(source, entrypoint)
@@ -354,8 +359,6 @@ def _load_local(directory: Path, entrypoint: str) -> Flow[..., Any]:
 
 
 def _load_remote(source: Any, entrypoint: str) -> Flow[..., Any]:
-    url = getattr(source, "url", source)
-    raise UsageError(
-        f"git sources are not supported yet: {url!s} ({entrypoint}); "
-        "clone it and pass the local directory as source"
-    )
+    from dockyard.sourcing import load_remote_flow
+
+    return load_remote_flow(source, entrypoint)

@@ -47,9 +47,12 @@ def from_settings(settings: Settings, base_dir: Path | None = None) -> list[Depl
     return [deployment]
 
 
-def from_config(config: FileConfig, config_path: Path) -> list[Deployment]:
-    """Every deployment of a dockyard.yaml; entrypoints are relative to the file."""
-    base_dir = config_path.resolve().parent
+def from_config(
+    config: FileConfig, config_path: Path, base_dir: Path | None = None
+) -> list[Deployment]:
+    """Every deployment of a dockyard.yaml; entrypoints are relative to the file
+    (or to ``base_dir``: the checkout of the file's ``source:``)."""
+    base_dir = base_dir or config_path.resolve().parent
     deployments = []
     for index, entry in enumerate(config.deployments):
         try:

@@ -165,9 +165,11 @@ class ServeService(Operations, CodeSources):
         await self.adopt(list(self.deployments.values()), now)
         self.ready = True
         if self.starting_message:
-            names = ", ".join(self.deployments)
+            names = ", ".join(self.deployments) or "nothing yet"
+            sources = ", ".join(p.repo.safe_url for p in self.plans)
+            code = f" (code from {sources})" if sources else ""
             print(
-                f"dockyard: serving {names}. Stop with Ctrl+C or SIGTERM.",
+                f"dockyard: serving {names}{code}. Stop with Ctrl+C or SIGTERM.",
                 file=self.out,
                 flush=True,
             )

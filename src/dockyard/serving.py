@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from dockyard.deployments import Deployment
@@ -36,14 +37,20 @@ def check_unique(deployments: tuple[Deployment, ...] | list[Deployment]) -> None
 
 
 def run_service(
-    deployments: list[Deployment], settings: Settings, *, print_starting_message: bool = True
+    deployments: list[Deployment],
+    settings: Settings,
+    *,
+    print_starting_message: bool = True,
+    sources: Sequence[Any] = (),
 ) -> int:
     """Serve until stopped; returns the exit code."""
     from dockyard.service import ServeService
 
     configure_logging(settings.log_level)
     check_unique(deployments)
-    service = ServeService(deployments, settings, starting_message=print_starting_message)
+    service = ServeService(
+        deployments, settings, starting_message=print_starting_message, sources=sources
+    )
     return service.run()
 
 
@@ -73,8 +80,14 @@ def serve(
     flags.update({k: v for k, v in kwargs.items() if k in Settings.model_fields})
     try:
         settings = load_settings(flags)
+        from dockyard.sourcing import plan_for_flows
+
+        plans = plan_for_flows(list(deployments), settings.pull_interval)
         code = run_service(
-            list(deployments), settings, print_starting_message=print_starting_message
+            list(deployments),
+            settings,
+            print_starting_message=print_starting_message,
+            sources=plans,
         )
     except DockyardError as exc:
         print(f"dockyard: error: {exc}", file=sys.stderr, flush=True)

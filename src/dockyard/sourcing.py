@@ -104,3 +104,51 @@ def plan_for_flows(deployments: Sequence[Deployment], pull_interval: float) -> l
         spec = {"entrypoints": sorted({d.entrypoint for d in group})}
         plans[key] = SourcePlan(repo, root, pull_interval, spec, build)
     return list(plans.values())
+
+
+def repository_from_settings(settings: Any) -> Any:
+    """The ``GitRepository`` that ``--source`` and the DOCKYARD_SOURCE_* settings describe."""
+    from dockyard.sources import GitCredentials, GitRepository
+
+    token = settings.source_token.get_secret_value() if settings.source_token else None
+    credentials = GitCredentials(
+        username=settings.source_username,
+        token=token,
+        token_file=settings.source_token_file,
+        ssh_key_file=settings.source_ssh_key_file,
+        known_hosts_file=settings.source_known_hosts_file,
+    )
+    return GitRepository(
+        settings.source,
+        branch=settings.branch,
+        tag=settings.tag,
+        commit_sha=settings.commit,
+        credentials=credentials,
+        include_submodules=settings.source_submodules,
+    )
+
+
+def sources_dir(settings: Any) -> Path:
+    """Checkouts live next to the state database unless DOCKYARD_SOURCE_DIR says where."""
+    from dockyard.settings import state_path
+
+    if settings.source_dir:
+        return Path(settings.source_dir).expanduser()
+    return state_path(settings).parent / "sources"
+
+
+def load_remote_flow(source: Any, entrypoint: str) -> Any:
+    """``Flow.from_source(git…)``: fetch now, load the flow from the checkout."""
+    from dockyard.entrypoints import load_flow
+    from dockyard.settings import load_settings
+    from dockyard.sources import GitRepository, GitSource
+
+    repo = source if isinstance(source, GitRepository) else GitRepository(str(source))
+    root = checkout_root(sources_dir(load_settings({})), repo)
+    git = GitSource(repo, root)
+    result = git.sync()
+    flow = load_flow(entrypoint, result.path)
+    git.publish(result.sha)
+    flow.source, flow.entrypoint = repo, entrypoint
+    flow.checkout_path, flow.checkout_root, flow.revision = str(result.path), str(root), result.sha
+    return flow

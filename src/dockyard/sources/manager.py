@@ -162,8 +162,9 @@ class SourceManager:
         self.status.last_error = error
         self.metrics.code_sync(self.status.name, result, None, None)
         failures = self.status.consecutive_failures
-        # Log the first failure and then every tenth, not every attempt.
-        if failures == 1 or failures % 10 == 0:
+        # Log the first failure and then every tenth, not every attempt (a refused
+        # revision was logged when it was refused).
+        if (failures == 1 and result != "refused") or failures % 10 == 0:
             logger.warning(
                 "pull of %s failed (%d in a row; serving %s): %s",
                 self.status.url,
