@@ -60,6 +60,7 @@ def child_env() -> dict[str, str]:
     """The caller's environment without DOCKYARD_* settings, which would change serve."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["DOCKYARD_PORT"] = "0"  # the webserver is on by default: a free port each
     return env
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         RRuleSchedule,
     )
     from dockyard.serving import serve
+    from dockyard.sources.repository import GitRepository
     from dockyard.states import RunState
 
     RunnerDeployment = Deployment
@@ -34,6 +35,7 @@ _LAZY = {
     "OverlapPolicy": "dockyard.deployments",
     "RunnerDeployment": "dockyard.deployments:Deployment",
     "Flow": "dockyard.flows",
+    "GitRepository": "dockyard.sources.repository",
     "flow": "dockyard.flows",
     "Cron": "dockyard.schedules",
     "CronSchedule": "dockyard.schedules",
@@ -51,6 +53,7 @@ __all__ = [
     "CronSchedule",
     "Deployment",
     "Flow",
+    "GitRepository",
     "Interval",
     "IntervalSchedule",
     "OverlapPolicy",

@@ -113,7 +113,9 @@ def test_wrong_parameter_type_is_422_naming_the_field(project):
             missing = client.post("/api/deployments/nope/nothing/runs", json={})
             assert missing.status_code == 404 and "hello/hello" in missing.json()["detail"]
             assert client.get("/api/runs/ffffffffffff").status_code == 404
-            assert client.get("/api/runs", params={"state": "bogus"}).status_code == 400
+            bad_state = client.get("/api/runs", params={"state": "bogus"})
+            assert bad_state.status_code == 422
+            assert bad_state.json()["errors"][0]["loc"] == ["query", "state"]
             assert client.get("/api/runs").json()["total"] == 0  # nothing was created
         served.signal(signal.SIGTERM)
         served.wait_exit()

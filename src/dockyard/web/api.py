@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from dockyard.errors import ParameterError, UsageError
 from dockyard.states import parse_state
 from dockyard.web import views
 from dockyard.web.auth import TokenGuard
@@ -32,6 +33,7 @@ FOLLOW_POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 NAME = Annotated[str, Path(min_length=1, max_length=200)]
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem},
     404: {"model": Problem},
     422: {"model": Problem},
     503: {"model": Problem},
@@ -113,7 +115,7 @@ def _run_routes(router: APIRouter, service: Any, store: Any, protected: list[Any
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Any:
         """Runs, newest first, filtered by deployment, state and creation time."""
-        states = [parse_state(s) for s in state] if state else None
+        states = _states(state)
         return await store.run_list(deployment, states, since, until, limit, offset)
 
     @router.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
@@ -214,6 +216,17 @@ async def _follow(service: Any, run_id: str, tail: int | None) -> AsyncIterator[
         if not done:
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
         lines = await service.query("get_logs", run_id, after_seq=last)
+
+
+def _states(values: list[str] | None) -> list[Any] | None:
+    """``?state=failed&state=Completed`` (any case); an unknown name is a 422 on ``state``."""
+    if not values:
+        return None
+    try:
+        return [parse_state(v) for v in values]
+    except UsageError as exc:
+        loc = ["query", "state"]
+        raise ParameterError(str(exc), [{"loc": loc, "msg": str(exc), "type": "enum"}]) from None
 
 
 def _ndjson(item: dict[str, Any]) -> bytes:

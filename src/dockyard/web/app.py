@@ -99,7 +99,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ParameterError)
     async def bad_parameters(request: Request, exc: ParameterError) -> JSONResponse:
-        errors = [{**e, "loc": ["body", "parameters", *e.get("loc", [])]} for e in exc.errors]
+        errors = [
+            e if e.get("loc", [None])[0] == "query" else
+            {**e, "loc": ["body", "parameters", *e.get("loc", [])]}
+            for e in exc.errors
+        ]  # fmt: skip
         return _problem(422, str(exc), errors)
 
     @app.exception_handler(UsageError)

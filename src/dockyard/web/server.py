@@ -25,7 +25,9 @@ class EmbeddedServer(uvicorn.Server):
 def bind(host: str, port: int) -> socket.socket:
     """Listen on host:port now, so a taken port fails the start with a clear error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, so that asyncio turns on TCP_NODELAY for accepted connections:
+    # without it every kept-alive response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
