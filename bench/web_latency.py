@@ -196,6 +196,7 @@ def latency(n: int, warmup: int, run_seconds: float, tmp: Path) -> dict[str, Any
         httpx.Client(base_url=proc.url(), timeout=REQUEST_TIMEOUT) as client,
     ):
         wait_for("/ready", lambda: client.get("/ready").status_code == 200, START_DEADLINE)
+        wait_for("/health", lambda: client.get("/health").status_code == 200, START_DEADLINE)
         health_latencies(client, warmup)
         idle = health_latencies(client, n)
         if running(client) != 0:
