@@ -461,17 +461,32 @@ def test_from_source_missing_directory(tmp_path):
         Flow.from_source(str(tmp_path / "nope"), "f.py:f")
 
 
-@pytest.mark.parametrize(
-    "source", ["https://github.com/org/repo.git", "git@github.com:org/repo.git"]
-)
-def test_from_source_git_is_not_supported_yet(source):
-    with pytest.raises(UsageError, match="git sources are not supported yet"):
-        Flow.from_source(source, "flows.py:etl")
+def test_from_source_unreachable_git_url_is_one_clear_error(tmp_path, monkeypatch):
+    from dockyard.sources import GitSyncError
+
+    monkeypatch.setenv("DOCKYARD_SOURCE_DIR", str(tmp_path / "sources"))
+    with pytest.raises(GitSyncError, match=r"127\.0\.0\.1:1/org/repo\.git") as caught:
+        Flow.from_source("http://user:s3cr3t@127.0.0.1:1/org/repo.git", "flows.py:etl")
+    assert "s3cr3t" not in str(caught.value)
 
 
-def test_from_source_object_with_url():
-    class Repo:
-        url = "https://example.com/repo.git"
+def test_from_source_git_repository_on_disk(tmp_path, monkeypatch):
+    import subprocess
 
-    with pytest.raises(UsageError, match="example.com/repo.git"):
-        Flow.from_source(Repo(), "flows.py:etl")
+    from dockyard import GitRepository
+
+    work = tmp_path / "work"
+    (work / "flows").mkdir(parents=True)
+    (work / "flows" / "f.py").write_text(
+        "from dockyard import flow\n\n@flow\ndef etl(x: int = 1):\n    return x\n"
+    )
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    subprocess.run([*git, "-C", str(work), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-qm", "one"], check=True)
+    monkeypatch.setenv("DOCKYARD_SOURCE_DIR", str(tmp_path / "sources"))
+    loaded = Flow.from_source(GitRepository(str(work), branch="main"), "flows/f.py:etl")
+    assert loaded.name == "etl" and loaded(x="3") == 3
+    assert len(loaded.revision) == 40
+    deployment = loaded.to_deployment("d")
+    assert deployment.version == loaded.revision and deployment.source_key
