@@ -314,6 +314,35 @@ class Flow(Generic[P, R]):
             webserver=webserver, print_starting_message=print_starting_message,
         )  # fmt: skip
 
+    def deploy(
+        self,
+        name: str,
+        *,
+        image: str,
+        build: bool = True,
+        push: bool = False,
+        **options: Any,
+    ) -> Any:
+        """Build (and optionally push) an image serving this flow as deployment ``name``.
+
+        ``options`` are the deployment options of ``to_deployment`` (``interval=``,
+        ``cron=``, ``parameters=``, ...) and the build options of
+        ``dockyard.build.build_image`` (``base_image=``, ``project=``, ``requirements=``,
+        ``offline=``, ``platform=``, ...). With ``build=False`` the image must exist and
+        is only pushed (when ``push=True``). Returns ``dockyard.build.BuiltImage`` (or
+        None when nothing was built).
+        """
+        from dockyard import build as _build
+
+        build_opts = {k: options.pop(k) for k in list(options) if k in _build.BUILD_OPTIONS}
+        if not build:
+            if push:
+                _build.push_image(image, progress=build_opts.get("progress"))
+            return None
+        deployment = self.to_deployment(name, **options)
+        build_opts.setdefault("project", deployment.base_dir)
+        return _build.build_image(image, deployments=[deployment], push=push, **build_opts)
+
     @classmethod
     def from_source(cls, source: Any, entrypoint: str) -> Flow[..., Any]:
         """Load a flow from ``source`` and an entrypoint ``path/file.py:flow``.

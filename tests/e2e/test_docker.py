@@ -1,0 +1,419 @@
+"""`dockyard build`, the images it makes and the runtime image, on a real Docker engine.
+
+One image is built per module (fixture ``image``) and shared; the tests that need a
+different image (a code change, --offline, the runtime image) build their own, reusing
+the engine's layer cache. Measured figures are printed at the end (pytest -s) and are
+the README's numbers; no test asserts a wall-clock bound beyond generous deadlines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.docker_support import (
+    BASE_IMAGE,
+    FIGURES,
+    REPO,
+    cleanup,
+    docker,
+    dockyard_build,
+    engine_problem,
+    free_port,
+    http_json,
+    http_status,
+    logs,
+    registry,
+    run_container,
+    state_json,
+    unavailable,
+    unique,
+    wait_for,
+)
+
+# Builds take minutes on a cold cache: a longer per-test timeout than the default 180 s.
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(900)]
+
+TOKEN = "e2e-token"
+SLEEPER = """\
+import time
+
+from dockyard import flow
+
+
+@flow(log_prints=True)
+def sleeper(seconds: float = 300):
+    print("sleeper started")
+    time.sleep(seconds)
+"""
+SLEEPER_CONFIG = """\
+shutdown_grace: 3
+kill_delay: 2
+deployments:
+  - entrypoint: flows/sleeper.py:sleeper
+    name: sleeper
+"""
+
+
+@pytest.fixture(scope="module")
+def engine() -> None:
+    problem = engine_problem()
+    if problem:
+        unavailable(problem)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    (root / "examples").mkdir()
+    shutil.copy(REPO / "examples" / "hello_world.py", root / "examples" / "hello_world.py")
+    (root / "flows").mkdir()
+    (root / "flows" / "sleeper.py").write_text(SLEEPER)
+    (root / "dockyard.yaml").write_text(SLEEPER_CONFIG)
+    (root / "requirements.txt").write_text("six>=1.16\n")
+    (root / ".git").mkdir()  # excluded by the default .dockerignore
+    (root / ".git" / "secret").write_text("not for the image")
+    return root
+
+
+def _build(project: Path, tag: str, *args: str, env: dict[str, str] | None = None) -> float:
+    started = time.monotonic()
+    result = dockyard_build(*args, "--tag", tag, "--base-image", BASE_IMAGE, cwd=project, env=env)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"built {tag}" in result.stdout
+    return elapsed
+
+
+@pytest.fixture(scope="module")
+def image(engine: None, project: Path) -> Iterator[str]:
+    """Built from the examples entrypoint, as a user would: the module's shared image."""
+    with cleanup() as tracker:
+        tag = tracker.add("image", unique("img") + ":1")
+        FIGURES["cold build (s)"] = _build(
+            project, tag, "examples/hello_world.py:hello_world", "--interval", "2"
+        )
+        yield tag
+
+
+@pytest.fixture(scope="module")
+def sleeper_image(engine: None, project: Path, image: str) -> Iterator[str]:
+    """From --config: a flow that runs until cancelled (shares the dependency layer)."""
+    with cleanup() as tracker:
+        tag = tracker.add("image", unique("sleeper") + ":1")
+        _build(project, tag, "--config", "dockyard.yaml")
+        yield tag
+
+
+@pytest.fixture
+def tracker() -> Iterator:
+    with cleanup() as made:
+        yield made
+
+
+def _serving(port: int) -> None:
+    wait_for(lambda: http_status(f"http://127.0.0.1:{port}/health") == 200, 90, "/health 200")
+
+
+def _seconds_to_stop(container: str, *args: str) -> float:
+    started = time.monotonic()
+    docker("stop", *args, container, timeout=120)
+    return time.monotonic() - started
+
+
+def _exit_code(container: str) -> int:
+    return int(docker("inspect", "--format", "{{.State.ExitCode}}", container).stdout.strip())
+
+
+def test_image_serves_runs_and_stops_fast(image: str, tracker) -> None:
+    port = free_port()
+    volume = tracker.add("volume", unique("vol"))
+    container = run_container(tracker, image, volume=volume, port=port)
+    _serving(port)
+    wait_for(lambda: "Hello world from dockyard!" in logs(container), 60, "a run's output")
+    user = docker("exec", container, "id", "-u").stdout.strip()
+    assert user == "10001"
+    elapsed = _seconds_to_stop(container)  # docker's default -t 10
+    FIGURES["docker stop, idle (s)"] = elapsed
+    assert _exit_code(container) == 0
+    assert "dockyard: stopped" in logs(container)
+    assert elapsed < 10, "PID 1 did not handle SIGTERM: docker stop waited for SIGKILL"
+
+
+def test_image_metadata(image: str, project: Path) -> None:
+    info = json.loads(docker("image", "inspect", image).stdout)[0]
+    config = info["Config"]
+    labels = config["Labels"]
+    assert labels["io.dockyard.deployments"] == "hello-world/hello-world"
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert labels["org.opencontainers.image.version"] == "1"
+    assert config["User"] == "10001:10001"
+    assert "8080/tcp" in config["ExposedPorts"] and "/data" in config["Volumes"]
+    assert config["Healthcheck"]["Test"][0] == "CMD"
+    assert config["Entrypoint"] == ["/opt/venv/bin/dockyard", "serve"]
+    listing = docker(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        "ls -A /app; cat /app/dockyard.yaml; /opt/venv/bin/python -c 'import six'",
+    )
+    assert ".git" not in listing.stdout.split()
+    assert "entrypoint: examples/hello_world.py:hello_world" in listing.stdout
+    base = json.loads(docker("image", "inspect", BASE_IMAGE).stdout)[0]
+    FIGURES["image size (MB)"] = info["Size"] / 1e6
+    FIGURES["base image size (MB)"] = base["Size"] / 1e6
+
+
+def test_run_in_flight_is_cancelled_after_the_grace(sleeper_image: str, tracker) -> None:
+    port = free_port()
+    volume = tracker.add("volume", unique("vol"))
+    container = run_container(
+        tracker, sleeper_image, volume=volume, port=port, env={"DOCKYARD_API_TOKEN": TOKEN}
+    )
+    _serving(port)
+    base = f"http://127.0.0.1:{port}/api"
+    run = http_json(f"{base}/deployments/sleeper/sleeper/runs", "POST", {}, TOKEN)
+
+    def running() -> bool:
+        return http_json(f"{base}/runs/{run['id']}")["state"] == "Running"
+
+    wait_for(running, 60, "the run to be Running")
+    wait_for(lambda: "sleeper started" in logs(container), 30, "the run's output")
+    # dockyard's grace is 3 s (+2 s kill delay); docker waits up to 30 s before SIGKILL.
+    elapsed = _seconds_to_stop(container, "-t", "30")
+    FIGURES["docker stop with a run in flight, grace 3 s (s)"] = elapsed
+    assert _exit_code(container) == 0
+    assert elapsed >= 3
+    runs = state_json(sleeper_image, volume, "run", "ls")
+    assert [r["state"] for r in runs if r["id"] == run["id"]] == ["Cancelled"]
+
+
+def test_state_persists_in_a_volume_and_pause_on_shutdown(image: str, tracker) -> None:
+    volume = tracker.add("volume", unique("vol"))
+    first = run_container(tracker, image, volume=volume, port=free_port())
+    wait_for(lambda: "Hello world from dockyard!" in logs(first), 60, "a first run")
+    docker("stop", first, timeout=60)
+    deployments = state_json(image, volume, "deployment", "ls")
+    assert [(d["paused"], d["paused_reason"]) for d in deployments] == [(True, "shutdown")]
+    completed = [
+        r["id"] for r in state_json(image, volume, "run", "ls") if r["state"] == "Completed"
+    ]
+    assert completed
+    docker("rm", first)
+
+    port = free_port()
+    second = run_container(
+        tracker, image, volume=volume, port=port, env={"DOCKYARD_PAUSE_ON_SHUTDOWN": "false"}
+    )
+    _serving(port)
+    resumed = http_json(f"http://127.0.0.1:{port}/api/deployments/hello-world/hello-world")
+    assert resumed["paused"] is False  # a shutdown pause is undone by the next start
+    wait_for(lambda: "Hello world from dockyard!" in logs(second), 60, "a run after restart")
+    docker("stop", second, timeout=60)
+    runs = {r["id"] for r in state_json(image, volume, "run", "ls", "--limit", "100")}
+    assert set(completed) <= runs  # history survived docker rm + docker run
+    deployments = state_json(image, volume, "deployment", "ls")
+    assert [d["paused"] for d in deployments] == [False]
+
+
+def test_read_only_root_with_writable_data_and_tmp(image: str, tracker) -> None:
+    port = free_port()
+    volume = tracker.add("volume", unique("vol"))
+    container = run_container(
+        tracker, image, "--read-only", "--tmpfs", "/tmp", volume=volume, port=port
+    )
+    _serving(port)
+    wait_for(lambda: "Hello world from dockyard!" in logs(container), 60, "a run")
+    docker("stop", container, timeout=60)
+    assert _exit_code(container) == 0
+
+
+def _layers(tag: str) -> list[str]:
+    return list(json.loads(docker("image", "inspect", tag).stdout)[0]["RootFS"]["Layers"])
+
+
+def test_code_only_change_reuses_the_dependency_layer(
+    image: str, project: Path, tmp_path, tracker
+) -> None:
+    changed = tmp_path / "changed"
+    shutil.copytree(project, changed)
+    flow_file = changed / "examples" / "hello_world.py"
+    flow_file.write_text(flow_file.read_text().replace("Hello {name}", "Hi {name}"))
+    args = ("examples/hello_world.py:hello_world", "--interval", "2")
+    # Rebuild the original first: it comes from cache unless dockyard's own source
+    # changed since the module's build (a wheel of an unreleased dockyard is in that layer).
+    original = tracker.add("image", unique("original") + ":1")
+    _build(project, original, *args)
+    tag = tracker.add("image", unique("changed") + ":2")
+    FIGURES["rebuild after a code-only change (s)"] = _build(changed, tag, *args)
+    before, after = _layers(original), _layers(tag)
+    base = len(_layers(BASE_IMAGE))
+    # base layers, the user layer and the virtualenv layer are shared; /app differs.
+    assert after[: base + 2] == before[: base + 2]
+    assert after[base + 2] != before[base + 2]
+    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout
+    assert "COPY dir:" in history or "COPY" in history
+
+
+def test_push_to_a_loopback_registry_and_pull_back(image: str, project: Path, tracker) -> None:
+    with registry() as address:
+        tag = tracker.add("image", f"{address}/{unique('pushed')}:1.0")
+        result = dockyard_build(
+            "examples/hello_world.py:hello_world",
+            "--interval",
+            "2",
+            "--tag",
+            tag,
+            "--base-image",
+            BASE_IMAGE,
+            "--push",
+            cwd=project,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "pushed sha256:" in result.stdout
+        docker("rmi", tag)
+        docker("pull", tag, timeout=300)
+        labels = json.loads(docker("image", "inspect", tag).stdout)[0]["Config"]["Labels"]
+        assert labels["io.dockyard.deployments"] == "hello-world/hello-world"
+        assert labels["org.opencontainers.image.version"] == "1.0"
+
+
+def test_offline_build_installs_without_network(engine: None, project: Path, tracker) -> None:
+    tag = tracker.add("image", unique("offline") + ":1")
+    FIGURES["--offline build (s)"] = _build(
+        project, tag, "examples/hello_world.py:hello_world", "--interval", "2", "--offline"
+    )
+    out = docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        tag,
+        "-c",
+        "dockyard version && python -c 'import six'",
+    )
+    assert out.stdout.strip() == "0.1.0"
+    port = free_port()
+    container = run_container(tracker, tag, port=port)
+    _serving(port)
+    wait_for(lambda: "Hello world from dockyard!" in logs(container), 60, "a run")
+
+
+def _error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines, result.stdout
+    assert lines[-1].startswith("dockyard: error: "), lines[-1]
+    return lines[-1]
+
+
+def test_missing_entrypoint_is_one_line(engine: None, project: Path) -> None:
+    result = dockyard_build("examples/nope.py:hello", "--tag", unique("x"), cwd=project)
+    assert result.returncode == 2
+    line = _error_line(result)
+    assert "examples/nope.py" in line and "not found" in line
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_broken_requirements_name_the_failing_step(engine: None, project: Path, tmp_path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(project, broken)
+    (broken / "requirements.txt").write_text("dockyard-no-such-package-e2e==9.9.9\n")
+    tag = unique("broken") + ":1"
+    result = dockyard_build(
+        "examples/hello_world.py:hello_world", "--tag", tag, "--base-image", BASE_IMAGE, cwd=broken
+    )
+    assert result.returncode == 1
+    line = _error_line(result)
+    assert "failed at step" in line and "pip install" in line
+    assert "dockyard-no-such-package-e2e" in line
+    assert docker("image", "inspect", tag, check=False).returncode != 0
+
+
+def test_unreachable_engine_is_one_line(project: Path) -> None:
+    result = dockyard_build(
+        "examples/hello_world.py:hello_world",
+        "--tag",
+        unique("x"),
+        cwd=project,
+        env={"DOCKER_HOST": "tcp://127.0.0.1:1"},
+    )
+    assert result.returncode == 1
+    line = _error_line(result)
+    assert "DOCKER_HOST" in line and "tcp://127.0.0.1:1" in line
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def runtime_image(engine: None) -> Iterator[str]:
+    with cleanup() as tracker:
+        tag = tracker.add("image", unique("runtime") + ":1")
+        docker(
+            "build",
+            "-q",
+            "--build-arg",
+            f"BASE_IMAGE={BASE_IMAGE}",
+            "-t",
+            tag,
+            str(REPO),
+            timeout=900,
+        )
+        yield tag
+
+
+def test_runtime_image_serves_code_mounted_at_app(runtime_image: str, tmp_path, tracker) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy(REPO / "examples" / "hello_world.py", app)
+    (app / "dockyard.yaml").write_text(
+        "deployments:\n  - entrypoint: hello_world.py:hello_world\n    schedules: [{interval: 2}]\n"
+    )
+    os.chmod(app, 0o755)
+    port = free_port()
+    container = run_container(tracker, runtime_image, "-v", f"{app}:/app:ro", port=port)
+    _serving(port)
+    wait_for(lambda: "Hello world from dockyard!" in logs(container), 60, "a run")
+    docker("stop", container, timeout=60)
+    assert _exit_code(container) == 0
+    empty = docker("run", "--rm", runtime_image, check=False, timeout=60)
+    assert empty.returncode == 2 and "nothing to serve" in empty.stderr
+
+
+def test_compose_file_is_valid_and_comes_up(runtime_image: str, tracker) -> None:
+    if shutil.which("docker-compose") is None:
+        unavailable("docker-compose is not installed: run scripts/ci-docker.sh")
+    port = free_port()
+    name = unique("compose")
+    env = {**os.environ, "DOCKYARD_IMAGE": runtime_image, "DOCKYARD_HOST_PORT": str(port)}
+    compose = ["docker-compose", "-f", str(REPO / "compose.yaml"), "-p", name]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*compose, *args], capture_output=True, text=True, env=env, timeout=180
+        )
+
+    checked = run("config")
+    assert checked.returncode == 0, checked.stderr
+    assert "stop_grace_period" in checked.stdout
+    try:
+        up = run("up", "-d", "--no-build")
+        assert up.returncode == 0, up.stderr
+        _serving(port)
+    finally:
+        run("down", "-v", "--timeout", "40")
+
+
+def test_zz_report_figures(image: str) -> None:
+    """Not a check: prints what was measured, for the README (run with -s)."""
+    print("\n".join(f"FIGURE {k}: {v:.2f}" for k, v in FIGURES.items()))
