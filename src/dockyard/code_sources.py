@@ -19,6 +19,7 @@ from typing import Any
 from dockyard.deployments import Deployment
 from dockyard.errors import DockyardError
 from dockyard.execution.process import probe
+from dockyard.serving import check_unique
 from dockyard.sourcing import SourcePlan
 
 logger = logging.getLogger("dockyard")
@@ -41,6 +42,7 @@ class CodeSources:
         from dockyard.sources.manager import SourceManager
 
         self._sources_stop = asyncio.Event()
+        self._sources_started_at = self.clock()  # type: ignore[attr-defined]
         for plan in self.plans:
             source = GitSource(plan.repo, plan.root)
             manager = SourceManager(
@@ -69,6 +71,7 @@ class CodeSources:
             logger.warning("the last published revision %s does not load: %s", sha[:12], exc)
             return
         manager.status.revision = sha
+        self.metrics.code_serving(plan.key, sha)
 
     async def _check_revision(self, plan: SourcePlan, path: Path) -> str | None:
         assert self._work_dir is not None
@@ -81,6 +84,7 @@ class CodeSources:
     async def _publish_revision(self, plan: SourcePlan, sha: str, path: Path) -> None:
         """Make the deployments from revision ``sha`` and swap them in."""
         made = await asyncio.to_thread(plan.build, Path(path), sha)
+        check_unique(made)  # two deployments with one name: refused, not one dropped
         new = {d.full_name: d for d in made}
         old = {n for n, d in self.deployments.items() if d.source_key == plan.key}
         for name in sorted(old - set(new)):
@@ -115,12 +119,16 @@ class CodeSources:
             if not status.revision:
                 why = status.last_error or "first pull in progress"
                 return f"no good revision of {status.url} yet: {why}"
-            if status.last_success_at is None:
-                continue
-            age = (now - status.last_success_at).total_seconds()
+            # A revision kept from before a restart counts as stale from start-up on.
+            since = status.last_success_at or getattr(self, "_sources_started_at", now)
+            age = (now - since).total_seconds()
             if age > self.settings.source_staleness:
+                if status.last_success_at:
+                    what = f"last good pull of {status.url} was"
+                else:
+                    what = f"no good pull of {status.url} since start-up"
                 return (
-                    f"last good pull of {status.url} was {age:.0f}s ago "
+                    f"{what} {age:.0f}s ago "
                     f"(limit {self.settings.source_staleness:g}s): {status.last_error}"
                 )
         return None

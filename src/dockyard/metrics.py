@@ -159,9 +159,14 @@ class Metrics:
         self.code_syncs.labels(source=source, result=result).inc()
         if success_at is not None:
             self.code_last_success.labels(source=source).set(success_at.timestamp())
+        if revision is not None:
+            self.code_serving(source, revision)
+
+    def code_serving(self, source: str, revision: str) -> None:
+        """One series per source: the revision it serves now."""
         previous = self._revisions.get(source)
-        if revision is not None and revision != previous:
-            if previous is not None:  # one series per source: the revision it serves now
+        if revision != previous:
+            if previous is not None:
                 self.code_revision.remove(source, previous)
             self.code_revision.labels(source=source, revision=revision).set(1)
             self._revisions[source] = revision

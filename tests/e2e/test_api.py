@@ -336,3 +336,25 @@ def test_python_serve_starts_the_webserver_only_when_asked(project, call, env, e
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_runs_do_not_see_dockyard_secrets(project):
+    token = "api-token-not-for-flows"
+    env = dockyard_env(DOCKYARD_API_TOKEN=token, DOCKYARD_SOURCE_TOKEN="git-token-x")
+    args = ["flows/behaviours.py:show_env", "--interval", "3600"]
+    with serve_process(args, project, env=env) as served:
+        url = webserver_url(served)
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, timeout=10, headers=auth) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            for name in ("DOCKYARD_API_TOKEN", "DOCKYARD_SOURCE_TOKEN", "DOCKYARD_PORT"):
+                client.post(
+                    "/api/deployments/show-env/show-env/runs", json={"parameters": {"name": name}}
+                )
+            wait_for(lambda: len(served.completed()) == 3, what="three runs")
+        served.signal(signal.SIGTERM)
+        served.wait_exit()
+    out = served.output()
+    assert "DOCKYARD_API_TOKEN=None" in out and "DOCKYARD_SOURCE_TOKEN=None" in out
+    assert "DOCKYARD_PORT='0'" in out  # ordinary settings still reach flows
+    assert token not in out

@@ -25,6 +25,9 @@ def check(spec: dict[str, Any]) -> list[str]:
     if spec.get("config"):
         config_path = root / spec["config"]
         deployments = loader.from_config(load_config(config_path), config_path)
+        from dockyard.serving import check_unique
+
+        check_unique(deployments)
         return [d.full_name for d in deployments]
     from dockyard.entrypoints import load_flow
 

@@ -21,6 +21,10 @@ LineSink = Callable[[str, str], Awaitable[None] | None]
 """Called with (stream, line) for every line the run prints."""
 
 MAX_LINE = 16_384
+SECRET_ENV = frozenset(
+    {"DOCKYARD_API_TOKEN", "DOCKYARD_SOURCE_TOKEN", "DOCKYARD_SOURCE_WEBHOOK_SECRET"}
+)
+"""dockyard's own secrets: flow code (and what it logs) never sees them."""
 
 
 @dataclass
@@ -109,7 +113,8 @@ async def start_run(
     result_path.unlink(missing_ok=True)
     full = {**spec, "result_path": str(result_path), "parent_pid": os.getpid()}
     spec_path.write_text(json.dumps(full, default=str), encoding="utf-8")
-    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    child_env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    child_env.update({**(env or {}), "PYTHONUNBUFFERED": "1"})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -154,6 +154,7 @@ class SourceManager:
         self.status.revision = sha
         self.status.last_success_at = self.clock()
         self.status.last_error = None
+        self.status.refused_revision = None  # the remote is back on a good revision
         self.status.consecutive_failures = 0
         self.metrics.code_sync(self.status.name, result, sha, self.status.last_success_at)
 

@@ -120,3 +120,8 @@ def slow_talker(lines: int = 5, pause: float = 0.3):
     for i in range(lines):
         print(f"talk {i}", flush=True)
         time.sleep(pause)
+
+
+@flow
+def show_env(name: str):
+    print(f"{name}={os.environ.get(name)!r}")
