@@ -19,7 +19,12 @@ from dockyard.store import open_store
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = 60.0,
+    what: str = "condition",
+    interval: float = 0.05,
+) -> T:
     """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -28,7 +33,7 @@ def wait_for(predicate: Callable[[], T], timeout: float = 60.0, what: str = "con
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 def pid_alive(pid: int) -> bool:

@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import helpers
 
 BASE_IMAGE = os.environ.get("DOCKYARD_TEST_BASE_IMAGE", "dockyard-test-base:bookworm")
 REPO = Path(__file__).resolve().parents[2]
@@ -91,14 +92,8 @@ def dockyard_build(
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.25)
+    """tests.helpers.wait_for, polling the engine less often."""
+    return helpers.wait_for(predicate, timeout, what, interval=0.25)
 
 
 def http_status(url: str, timeout: float = 3) -> int | None:
