@@ -29,6 +29,8 @@ class Operations:
     deployments: dict[str, Deployment]
     runs: Any
     last_tick: datetime | None
+    tick_started: datetime | None
+    tick_error: str | None
     draining: bool
     _server: Any
     _server_task: asyncio.Task[None] | None
@@ -78,7 +80,9 @@ class Operations:
             return Health(status="starting", reason="the scheduler has not ticked yet")
         age = (self.clock() - self.last_tick).total_seconds()
         threshold = self.settings.health_threshold
-        if age > threshold:
+        # A tick waiting on a slow state store is alive: readiness reports the store.
+        waiting = self.tick_started is not None and self.tick_started > self.last_tick
+        if age > threshold and not waiting:
             reason = f"the scheduler loop last ticked {age:.0f}s ago (threshold {threshold:g}s)"
             return Health(status="stalled", reason=reason, last_tick=self.last_tick)
         return Health(

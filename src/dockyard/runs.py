@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dockyard.deployments import Deployment
+from dockyard.errors import StateStoreError
 from dockyard.execution.process import RunOutcome, RunProcess, start_run
 from dockyard.states import RunState
 from dockyard.store.records import RunRecord
@@ -26,6 +27,7 @@ logger = logging.getLogger("dockyard")
 DbCall = Callable[..., Awaitable[Any]]
 LOG_FLUSH_SECONDS = 0.5
 LOG_FLUSH_LINES = 200
+FINISH_ATTEMPTS = 8
 
 
 def utcnow() -> datetime:
@@ -176,9 +178,16 @@ class RunSupervisor:
         return sink
 
     async def _flush_logs(self, active: ActiveRun) -> None:
-        if active.buffer:
-            lines, active.buffer = active.buffer, []
+        if not active.buffer:
+            return
+        lines, active.buffer = active.buffer, []
+        try:
             await self.db(self.store.append_logs, active.run.id, lines)
+        except StateStoreError as exc:
+            # The lines already went to the process output; the store gets the rest.
+            logger.warning(
+                "run %s: %d log line(s) not stored: %s", active.run.id[:8], len(lines), exc
+            )
 
     async def _supervise(self, active: ActiveRun) -> None:
         process = active.process
@@ -203,9 +212,33 @@ class RunSupervisor:
         await self._finish(active, judge(active, outcome))
 
     async def _finish(self, active: ActiveRun, verdict: Verdict) -> None:
-        retried = await self.conclude(active.run, active.deployment, verdict)
-        self.active.pop(active.run.id, None)
-        self.on_done(active, verdict, retried)
+        retried = False
+        try:
+            retried = await self._conclude_with_retries(active, verdict)
+        finally:
+            # Whatever the store said, the process is gone: free its slot.
+            self.active.pop(active.run.id, None)
+            self.on_done(active, verdict, retried)
+
+    async def _conclude_with_retries(self, active: ActiveRun, verdict: Verdict) -> bool:
+        """Record the end even through a busy or briefly unavailable state store."""
+        delay = 0.5
+        for attempt in range(1, FINISH_ATTEMPTS + 1):
+            try:
+                return await self.conclude(active.run, active.deployment, verdict)
+            except StateStoreError as exc:
+                if attempt == FINISH_ATTEMPTS:
+                    logger.error(
+                        "run %s ended %s but the state store refused to record it (%s); "
+                        "the next start marks it Crashed",
+                        active.run.id[:8],
+                        verdict.state.value,
+                        exc,
+                    )
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        return False
 
     async def conclude(self, run: RunRecord, deployment: Deployment, verdict: Verdict) -> bool:
         """Record how an attempt ended: a retry if one is left, else the final state.

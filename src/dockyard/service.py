@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from dockyard import planning
 from dockyard.code_sources import CodeSources
 from dockyard.deployments import Deployment
-from dockyard.errors import StateStoreError, UsageError
+from dockyard.errors import DockyardError, StateStoreError, UsageError
 from dockyard.execution.reaper import become_subreaper, reap_orphans
 from dockyard.metrics import Metrics
 from dockyard.operations import Operations
@@ -77,6 +77,8 @@ class ServeService(Operations, CodeSources):
         self.draining = False
         self.exit_code = 0
         self.last_tick: datetime | None = None
+        self.tick_started: datetime | None = None
+        self.tick_error: str | None = None
         self.started_at: datetime | None = None
         self.metrics = Metrics()
         self._limit_counted: set[str] = set()
@@ -186,7 +188,8 @@ class ServeService(Operations, CodeSources):
         while not self.should_exit:
             self._wake.clear()
             now = self.clock()
-            wake_at = await self.on_tick(now)
+            self.tick_started = now
+            wake_at = await self._guarded_tick(now)
             self.last_tick = now
             if self.should_exit:
                 break
@@ -195,6 +198,25 @@ class ServeService(Operations, CodeSources):
                 delay = min(delay, max((wake_at - self.clock()).total_seconds(), 0.0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _guarded_tick(self, now: datetime) -> datetime | None:
+        """One tick; a failing one (locked or read-only database…) is logged, not fatal."""
+        try:
+            wake_at = await self.on_tick(now)
+        except DockyardError as exc:
+            self.tick_error = str(exc)
+            self._throttle.warn("tick", f"scheduling failed, retrying: {exc}")
+            return None
+        except Exception as exc:  # a bug must not take down the runs in flight
+            self.tick_error = f"{type(exc).__name__}: {exc}"
+            if self._throttle.warn("tick", f"scheduling failed, retrying: {self.tick_error}"):
+                logger.exception("scheduling tick failed")
+            return None
+        if self.tick_error is not None:
+            logger.info("scheduling works again")
+            self._throttle.clear("tick")
+            self.tick_error = None
+        return wake_at
 
     async def on_tick(self, now: datetime) -> datetime | None:
         """Plan, claim, start what is due; return when something is due next."""

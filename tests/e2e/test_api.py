@@ -358,3 +358,50 @@ def test_runs_do_not_see_dockyard_secrets(project):
     assert "DOCKYARD_API_TOKEN=None" in out and "DOCKYARD_SOURCE_TOKEN=None" in out
     assert "DOCKYARD_PORT='0'" in out  # ordinary settings still reach flows
     assert token not in out
+
+
+LOCK_HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()  # hold the lock until the test says so
+db.execute("COMMIT")
+"""
+
+
+def test_a_locked_database_is_survived_and_reported(project):
+    args = ["flows/behaviours.py:noop", "--interval", "1"]
+    with serve_process(args, project) as served:
+        url = webserver_url(served)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            wait_for(lambda: served.completed(), what="a first run")
+            holder = subprocess.Popen(
+                [sys.executable, "-c", LOCK_HOLDER, str(served.state_path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert holder.stdout.readline().strip() == "locked"
+                ready = wait_for(
+                    lambda: (r := client.get("/ready")).status_code == 503 and r.json(),
+                    what="readiness to report the store",
+                )
+                # Either the store ping times out behind the blocked write, or the tick failed.
+                assert ready["reason"].startswith(("state store unreachable", "scheduling fails"))
+                assert client.get("/health").status_code == 200  # alive, just blocked
+                wait_for(
+                    lambda: "scheduling failed, retrying" in served.output(),
+                    what="the failed tick to be logged",
+                )
+                assert "locked" in served.output()
+                assert client.get("/health").status_code == 200
+            finally:
+                holder.communicate("release\n", timeout=30)
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready again")
+            before = len(served.completed())
+            wait_for(lambda: len(served.completed()) > before, what="runs after the lock")
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0
+    assert "scheduling works again" in served.output()

@@ -78,6 +78,8 @@ async def _readiness(service: Any) -> Ready:
     waiting = service.sources_unready()
     if waiting:
         return Ready(status="unavailable", reason=waiting)
+    if service.tick_error:
+        return Ready(status="unavailable", reason=f"scheduling fails: {service.tick_error}")
     try:
         await asyncio.wait_for(service.query("ping"), STORE_PING_SECONDS)
     except (TimeoutError, StateStoreError) as exc:
