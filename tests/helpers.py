@@ -165,8 +165,10 @@ def queue_run(state: Path, deployment: str, parameters: dict[str, Any] | None = 
     with open_store(state) as store:
         record = store.get_deployment(deployment)
         merged = {**record.spec.get("parameters", {}), **(parameters or {})}
-        run = store.create_run(NewRun(deployment, record.flow_name, merged, now, "manual"))
-        return store.transition(run.id, RunState.PENDING, at=now)
+        # Created Pending in one step: a Scheduled run that is due is the serve process's
+        # to promote, and it may do so before a second write from here.
+        new = NewRun(deployment, record.flow_name, merged, now, "manual", state=RunState.PENDING)
+        return store.create_run(new)
 
 
 def utc_now() -> Any:

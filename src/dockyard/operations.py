@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -111,8 +112,9 @@ class Operations:
 
             params = jsonable(deployment.flow.validate_parameters(params))
         new = self._new_run(deployment, params, self.clock(), "manual")
-        run = await self.db(self.store.create_run, new)
-        run = await self.db(self.store.transition, run.id, RunState.PENDING, at=self.clock())
+        # Pending in one write: the scheduler promotes a due Scheduled run on its own,
+        # and could do so between two writes from here.
+        run = await self.db(self.store.create_run, replace(new, state=RunState.PENDING))
         self.wake()
         return run
 
