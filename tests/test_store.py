@@ -405,8 +405,13 @@ def test_datetimes_round_trip_as_aware_utc(store: SqlStateStore) -> None:
         new_run(datetime(2024, 5, 1))
 
 
-def test_ping(store: SqlStateStore) -> None:
-    store.ping()
+def test_ping_answers_without_writing(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = open_store(path)
+    before = {p.name: p.stat().st_size for p in tmp_path.glob("state.db*")}
+    assert all(store.ping() is None for _ in range(10))
+    assert {p.name: p.stat().st_size for p in tmp_path.glob("state.db*")} == before
+    store.close()
 
 
 # -- SQLite files: paths, pragmas, migrations --------------------------------------------------

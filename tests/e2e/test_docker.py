@@ -414,6 +414,8 @@ def test_compose_file_is_valid_and_comes_up(runtime_image: str, tracker) -> None
         run("down", "-v", "--timeout", "40")
 
 
-def test_zz_report_figures(image: str) -> None:
-    """Not a check: prints what was measured, for the README (run with -s)."""
+@pytest.fixture(scope="module", autouse=True)
+def report_figures() -> Iterator[None]:
+    """Print what the tests measured, for the README (run with -s)."""
+    yield
     print("\n".join(f"FIGURE {k}: {v:.2f}" for k, v in FIGURES.items()))

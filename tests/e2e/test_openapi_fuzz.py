@@ -84,7 +84,7 @@ def call_and_check(case: Any, headers: dict[str, str] | None) -> Any:
     return response
 
 
-def fuzz(
+def check_fuzzed(
     subtests: Any,
     operation: Any,
     strategy: Any,
@@ -144,7 +144,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 def test_any_valid_input_is_answered_as_documented(api, subtests):
     for operation in api.operations():
-        fuzz(subtests, operation, operation.as_strategy(), headers=AUTH)
+        check_fuzzed(subtests, operation, operation.as_strategy(), headers=AUTH)
 
 
 def test_any_invalid_input_is_answered_as_documented(api, subtests):
@@ -154,19 +154,19 @@ def test_any_invalid_input_is_answered_as_documented(api, subtests):
     for operation in filter(has_inputs, api.operations()):
         strategy = operation.as_strategy(GenerationMode.NEGATIVE)
         examples = 10 if len(operation.query) or len(operation.body) else 3
-        fuzz(subtests, operation, strategy, headers=AUTH, max_examples=examples)
+        check_fuzzed(subtests, operation, strategy, headers=AUTH, max_examples=examples)
 
 
 def test_real_deployment_and_run_are_answered_as_documented(api, subtests):
     for operation in api.operations():
         strategy = operation.as_strategy(path_parameters=pinned(operation, api.known_names))
-        fuzz(subtests, operation, strategy, headers=AUTH)
+        check_fuzzed(subtests, operation, strategy, headers=AUTH)
 
 
 def test_mutating_calls_without_the_token_are_refused(api, subtests):
     for operation in api.operations(method="POST"):
         strategy = operation.as_strategy(path_parameters=pinned(operation, api.known_names))
-        fuzz(subtests, operation, strategy, max_examples=10, expect_status=401)
+        check_fuzzed(subtests, operation, strategy, max_examples=10, expect_status=401)
 
 
 # ── the known bugs, one request each ──────────────────────────────────────────────────
