@@ -32,13 +32,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from _common import wait_for  # bench/ is on sys.path
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = BENCH_DIR / "results" / "git_latency.json"
@@ -59,17 +60,6 @@ def f():
     print("marker", (Path(__file__).parent.parent / "marker.txt").read_text().strip())
 """
 T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], deadline: float = 60.0) -> T:
-    end = time.monotonic() + deadline
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise RuntimeError(f"bench failed: no {what} within {deadline:g}s")
-        time.sleep(0.02)
 
 
 def git(*args: str | Path, cwd: Path) -> str:

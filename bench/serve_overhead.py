@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -28,11 +27,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+
+from _common import BenchError, environment, wait_for  # bench/ is on sys.path
 
 from dockyard.states import RunState
 from dockyard.store import open_store
@@ -47,10 +48,6 @@ READY_DEADLINE = 30.0  # seconds for a serve process to log that it is serving
 POLL = 0.02  # seconds between reads of the state file
 
 T = TypeVar("T")
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -145,17 +142,6 @@ def started(*argvs: list[str], cwd: Path) -> Iterator[list[Proc]]:
             code = proc.stop()
             if code not in (0, -signal.SIGTERM):
                 print(f"warning: {proc.describe()} exited with {code}", file=sys.stderr)
-
-
-def wait_for(what: str, probe: Callable[[], T | None], deadline: float) -> T:
-    end = time.monotonic() + deadline
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise BenchError(f"timed out after {deadline:g} s waiting for {what}")
-        time.sleep(POLL)
 
 
 def serve_argv(state: Path, *schedule: str) -> list[str]:
@@ -259,9 +245,7 @@ def rss_mib(pid: int) -> float:
     raise BenchError(f"no VmRSS for pid {pid}")
 
 
-def idle_rss(
-    n: int, up: float, tmp: Path
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def idle_rss(n: int, up: float, tmp: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     # A daily cron two hours from now (UTC): it does not fire while we measure.
     at = datetime.now(UTC) + timedelta(hours=2)
     cron = ["--cron", f"{at.minute} {at.hour} * * *", "--timezone", "UTC"]
@@ -357,19 +341,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
-    from dockyard import __version__
-
     t0 = time.perf_counter()
-    results: dict[str, Any] = {
-        "environment": {
-            "platform": platform.platform(terse=True),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "dockyard": __version__,
-            "executable": sys.executable,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    }
+    results: dict[str, Any] = {"environment": environment()}
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as tmp_name:
         tmp = Path(tmp_name)
         print(f"1/3 serve start → first Completed ({args.starts} processes) …", file=sys.stderr)
@@ -381,8 +354,8 @@ def main() -> int:
             "import dockyard.execution.child", args.baseline
         )
         print(f"3/3 idle RSS ({args.idle} + {args.idle} processes) …", file=sys.stderr)
-        results["serve_rss_mib"], results["bare_rss_mib"], results["idle_sigterm_exit"] = (
-            idle_rss(args.idle, args.up, tmp)
+        results["serve_rss_mib"], results["bare_rss_mib"], results["idle_sigterm_exit"] = idle_rss(
+            args.idle, args.up, tmp
         )
     results["ratios"] = {
         "noop_run_vs_python_pass": results["noop_run"]["median"] / results["python_pass"]["median"],

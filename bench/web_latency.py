@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import signal
 import statistics
@@ -28,13 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from _common import BenchError, environment, wait_for  # bench/ is on sys.path
 
 BENCH_DIR = Path(__file__).resolve().parent
 SLEEPER = BENCH_DIR / "flows" / "sleeper.py"
@@ -50,21 +50,6 @@ REQUEST_TIMEOUT = 10.0  # seconds for one HTTP request
 POLL = 0.05
 
 T = TypeVar("T")
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def wait_for(what: str, probe: Callable[[], T | None], deadline: float) -> T:
-    end = time.monotonic() + deadline
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise BenchError(f"timed out after {deadline:g} s waiting for {what}")
-        time.sleep(POLL)
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -229,6 +214,8 @@ def rss(n: int, up: float, tmp: Path) -> dict[str, Any]:
             proc.wait_serving()
         for proc in procs[:n]:  # a few requests: the routes and the app are warmed up
             with httpx.Client(base_url=proc.url(), timeout=REQUEST_TIMEOUT) as client:
+                healthy = lambda c=client: c.get("/health").status_code == 200  # noqa: E731
+                wait_for("the first tick", healthy, START_DEADLINE)  # 503 "starting" before
                 for path in ("/health", "/ready", "/metrics", "/api/deployments", "/api/runs"):
                     client.get(path).raise_for_status()
         for proc in procs:  # each one is measured once it has been up `up` seconds
@@ -297,19 +284,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
-    from dockyard import __version__
-
     t0 = time.perf_counter()
-    results: dict[str, Any] = {
-        "environment": {
-            "platform": platform.platform(terse=True),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "dockyard": __version__,
-            "httpx": httpx.__version__,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    }
+    results: dict[str, Any] = {"environment": environment(httpx=httpx.__version__)}
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-") as tmp_name:
         tmp = Path(tmp_name)
         print(
