@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from _common import BenchError, environment, wait_for  # bench/ is on sys.path
 
-from dockyard.states import RunState
+from dockyard.core.states import RunState
 from dockyard.store import open_store
 
 BENCH_DIR = Path(__file__).resolve().parent

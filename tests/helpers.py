@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dockyard.states import RunState
+from dockyard.core.states import RunState
 from dockyard.store import open_store
 
 T = TypeVar("T")
@@ -159,7 +159,7 @@ def queue_run(state: Path, deployment: str, parameters: dict[str, Any] | None = 
     """Queue an ad-hoc run (defaults merged under ``parameters``) in the state file."""
     from datetime import UTC, datetime
 
-    from dockyard.store.records import NewRun
+    from dockyard.core.records import NewRun
 
     now = datetime.now(UTC)
     with open_store(state) as store:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.states import RunState
+from dockyard.core.states import RunState
 from dockyard.store import NewRun, open_store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.entrypoints import (
+from dockyard.core.flows import Flow
+from dockyard.errors import EntrypointError
+from dockyard.execution.loading import (
     Entrypoint,
     entrypoint_for,
     flows_in_module,
@@ -18,8 +20,6 @@ from dockyard.entrypoints import (
     module_name_for,
     parse_entrypoint,
 )
-from dockyard.errors import EntrypointError
-from dockyard.flows import Flow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flows"
 
@@ -156,7 +156,7 @@ def test_import_error_in_an_imported_sibling_points_at_the_sibling(tmp_path):
 
 
 def test_syntax_error_has_its_line(tmp_path):
-    write(tmp_path, "broken.py", "from dockyard.flows import flow\n\ndef etl(:\n    pass\n")
+    write(tmp_path, "broken.py", "from dockyard.core.flows import flow\n\ndef etl(:\n    pass\n")
     with pytest.raises(EntrypointError) as info:
         load_flow("broken.py:etl", tmp_path)
     message = str(info.value)
@@ -183,14 +183,14 @@ def test_base_dir_is_on_sys_path(tmp_path):
     write(
         tmp_path,
         "flows/job.py",
-        "from shared_lib_for_test import NAME\nfrom dockyard.flows import flow\n\n"
+        "from shared_lib_for_test import NAME\nfrom dockyard import flow\n\n"
         "@flow\ndef job():\n    return NAME\n",
     )
     assert load_flow("flows/job.py:job", tmp_path)() == "from base dir"
 
 
 def test_reloading_a_changed_file_gives_the_new_code(tmp_path):
-    code = "from dockyard.flows import flow\n\n@flow\ndef f():\n    return {}\n"
+    code = "from dockyard.core.flows import flow\n\n@flow\ndef f():\n    return {}\n"
     write(tmp_path, "f.py", code.format(1))
     assert load_flow("f.py:f", tmp_path)() == 1
     write(tmp_path, "f.py", code.format(2))

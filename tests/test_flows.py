@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.core.flows import Flow, FlowRun, State, check_flow_name, flow, print_capture
+from dockyard.core.states import RunState
 from dockyard.errors import ParameterError, UsageError
-from dockyard.flows import Flow, FlowRun, State, check_flow_name, flow, print_capture
-from dockyard.states import RunState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flows"
 
@@ -104,10 +104,10 @@ def test_description_defaults_to_docstring():
 
 
 def test_version_is_a_hash_of_the_defining_file(tmp_path):
-    from dockyard.entrypoints import load_flow
+    from dockyard.execution.loading import load_flow
 
     file = tmp_path / "v.py"
-    file.write_text("from dockyard.flows import flow\n\n@flow\ndef f():\n    pass\n")
+    file.write_text("from dockyard.core.flows import flow\n\n@flow\ndef f():\n    pass\n")
     first = load_flow("v.py:f", tmp_path)
     assert first.version == hashlib.md5(file.read_bytes()).hexdigest()
     assert first.source_file == str(file.resolve())
@@ -431,7 +431,7 @@ def test_bound_flow_with_options_stays_bound():
 
 
 def test_bound_flow_to_deployment_passes_the_bound_flow():
-    pytest.importorskip("dockyard.deployments")
+    pytest.importorskip("dockyard.core.deployments")
     bound = DataProcessor("staging").process_batch
     deployment = bound.to_deployment(name="batch-processor")
     assert deployment is not None

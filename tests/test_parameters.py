@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dockyard.errors import ParameterError, UsageError
-from dockyard.parameters import (
+from dockyard.core.parameters import (
     jsonable,
     merge_parameters,
     parameter_model,
@@ -21,6 +20,7 @@ from dockyard.parameters import (
     parse_param_args,
     validate_parameters,
 )
+from dockyard.errors import ParameterError, UsageError
 
 
 class Window(pydantic.BaseModel):

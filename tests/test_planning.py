@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dockyard.deployments import CatchupPolicy, OverlapPolicy
-from dockyard.planning import (
+from dockyard.core.deployments import CatchupPolicy, OverlapPolicy
+from dockyard.core.planning import (
     AdvanceCursor,
     CancelRuns,
     DeploymentView,
@@ -16,7 +16,7 @@ from dockyard.planning import (
     plan,
     select_runs_to_start,
 )
-from dockyard.schedules import CronSchedule, IntervalSchedule
+from dockyard.core.schedules import CronSchedule, IntervalSchedule
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 EVERY_MIN = (IntervalSchedule(60, anchor_date=T0),)

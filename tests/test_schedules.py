@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dockyard.errors import ScheduleError
-from dockyard.schedules import (
+from dockyard.core.schedules import (
     Cron,
     CronSchedule,
     Interval,
@@ -24,6 +23,7 @@ from dockyard.schedules import (
     next_fire,
     schedule_from_dict,
 )
+from dockyard.errors import ScheduleError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

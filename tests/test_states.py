@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
+from dockyard.core.states import TERMINAL, RunState, can_transition, parse_state
 from dockyard.errors import UsageError
-from dockyard.states import TERMINAL, RunState, can_transition, parse_state
 
 S = RunState
 LEGAL = {

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dockyard.core.states import RunState
 from dockyard.errors import NotFoundError, StateStoreError, UsageError
-from dockyard.states import RunState
 from dockyard.store import (
     PAUSED_BY_CONFIG,
     PAUSED_BY_SHUTDOWN,

@@ -2,7 +2,7 @@
 
 import logging
 
-from dockyard.throttle import WarningThrottle
+from dockyard.service.throttle import WarningThrottle
 
 
 def test_first_warning_logged_then_summarised_after_the_period(caplog):

@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dockyard.entrypoints import load_flow
-from dockyard.service import ServeService
+from dockyard.execution.loading import load_flow
+from dockyard.service.lifecycle import ServeService
 from dockyard.settings import load_settings
 from dockyard.web.app import create_app
 from dockyard.web.auth import TokenGuard

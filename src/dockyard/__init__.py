@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from dockyard._version import __version__
 
 if TYPE_CHECKING:
-    from dockyard.deployments import CatchupPolicy, Deployment, OverlapPolicy
-    from dockyard.flows import Flow, flow
-    from dockyard.schedules import (
+    from dockyard.core.deployments import CatchupPolicy, Deployment, OverlapPolicy
+    from dockyard.core.flows import Flow, flow
+    from dockyard.core.schedules import (
         Cron,
         CronSchedule,
         Interval,
@@ -23,28 +23,28 @@ if TYPE_CHECKING:
         RRule,
         RRuleSchedule,
     )
-    from dockyard.serving import serve
+    from dockyard.core.states import RunState
+    from dockyard.service.serving import serve
     from dockyard.sources.repository import GitRepository
-    from dockyard.states import RunState
 
     RunnerDeployment = Deployment
 
 _LAZY = {
-    "CatchupPolicy": "dockyard.deployments",
-    "Deployment": "dockyard.deployments",
-    "OverlapPolicy": "dockyard.deployments",
-    "RunnerDeployment": "dockyard.deployments:Deployment",
-    "Flow": "dockyard.flows",
+    "CatchupPolicy": "dockyard.core.deployments",
+    "Deployment": "dockyard.core.deployments",
+    "OverlapPolicy": "dockyard.core.deployments",
+    "RunnerDeployment": "dockyard.core.deployments:Deployment",
+    "Flow": "dockyard.core.flows",
     "GitRepository": "dockyard.sources.repository",
-    "flow": "dockyard.flows",
-    "Cron": "dockyard.schedules",
-    "CronSchedule": "dockyard.schedules",
-    "Interval": "dockyard.schedules",
-    "IntervalSchedule": "dockyard.schedules",
-    "RRule": "dockyard.schedules",
-    "RRuleSchedule": "dockyard.schedules",
-    "serve": "dockyard.serving",
-    "RunState": "dockyard.states",
+    "flow": "dockyard.core.flows",
+    "Cron": "dockyard.core.schedules",
+    "CronSchedule": "dockyard.core.schedules",
+    "Interval": "dockyard.core.schedules",
+    "IntervalSchedule": "dockyard.core.schedules",
+    "RRule": "dockyard.core.schedules",
+    "RRuleSchedule": "dockyard.core.schedules",
+    "serve": "dockyard.service.serving",
+    "RunState": "dockyard.core.states",
 }
 
 __all__ = [

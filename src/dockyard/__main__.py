@@ -1,3 +1,3 @@
-from dockyard.cli import main
+from dockyard.cli.app import main
 
 main()

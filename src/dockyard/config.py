@@ -151,7 +151,7 @@ def load_config(path: str | Path) -> FileConfig:
 
 def deployment_options(entry: DeploymentConfig, index: int) -> dict[str, Any]:
     """Keyword options for building the deployment, schedules checked with their path."""
-    from dockyard.schedules import schedule_from_dict
+    from dockyard.core.schedules import schedule_from_dict
 
     schedules = [
         schedule_from_dict(s, path=f"deployments[{index}].schedules[{j}]")

@@ -290,7 +290,7 @@ def test_follow_streams_logs_until_the_run_ends(project):
 
 
 def test_health_before_the_first_tick_is_503_with_a_reason():
-    from dockyard.service import ServeService
+    from dockyard.service.lifecycle import ServeService
     from dockyard.settings import load_settings
 
     service = ServeService([], load_settings({}))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.states import RunState
+from dockyard.core.states import RunState
 from dockyard.store import open_store
 from tests.helpers import dockyard_env, queue_run, serve_process, wait_for
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.states import RunState
+from dockyard.core.states import RunState
 from tests.helpers import Served, dockyard_env, queue_run, wait_for, zombie_children
 
 pytestmark = pytest.mark.slow

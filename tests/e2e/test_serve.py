@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.states import RunState
+from dockyard.core.states import RunState
 from tests.helpers import (
     dockyard_env,
     pid_alive,
@@ -342,8 +342,8 @@ def test_check_validates_and_exits(project):
 
 def test_slot_claimed_before_a_kill_9_runs_once_after_restart(project):
     """kill -9 between claiming a slot and starting its run: the slot still runs once."""
+    from dockyard.core.records import NewRun
     from dockyard.store import open_store
-    from dockyard.store.records import NewRun
 
     args = ["flows/behaviours.py:noop", "--cron", "0 0 1 1 *", "--no-pause-on-shutdown"]
     with serve_process(args, project) as served:

@@ -23,7 +23,7 @@ from dockyard.build.spec import BuildSpec, Dependencies
 from dockyard.errors import EntrypointError, UsageError
 
 if TYPE_CHECKING:
-    from dockyard.deployments import Deployment
+    from dockyard.core.deployments import Deployment
 
 __all__ = [
     "BuildRequest",
@@ -233,7 +233,7 @@ def _project_dir(project: str | os.PathLike[str] | None, config: Any) -> Path:
 def _from_entrypoints(
     entrypoints: Sequence[str], root: Path, options: dict[str, Any]
 ) -> list[Deployment]:
-    from dockyard.deployments import Deployment
+    from dockyard.core.deployments import Deployment
 
     if options.get("name") and len(entrypoints) > 1:
         raise UsageError("--name names one deployment; with several entrypoints leave it out")
@@ -245,7 +245,7 @@ def _from_entrypoints(
 
 
 def _load(entrypoint: str, root: Path) -> Any:
-    from dockyard.entrypoints import load_flow
+    from dockyard.execution.loading import load_flow
 
     try:
         flow = load_flow(entrypoint, root)
@@ -262,8 +262,8 @@ def _load(entrypoint: str, root: Path) -> Any:
 
 
 def _from_config(path: Path) -> tuple[list[Deployment], dict[str, Any], int | None]:
-    from dockyard import loader
     from dockyard.config import load_config
+    from dockyard.execution import loader
 
     config = load_config(path)
     deployments = loader.from_config(config, path)
@@ -272,7 +272,7 @@ def _from_config(path: Path) -> tuple[list[Deployment], dict[str, Any], int | No
 
 
 def _check_unique(deployments: Sequence[Deployment]) -> None:
-    from dockyard.serving import check_unique
+    from dockyard.service.serving import check_unique
 
     if not deployments:
         raise UsageError("nothing to build: no deployments given")
@@ -348,7 +348,7 @@ def _build_spec(request: BuildRequest, dockyard_requirement: str) -> BuildSpec:
 
 def _config_entry(deployment: Deployment, root: Path) -> dict[str, Any]:
     """A deployment as a dockyard.yaml entry whose entrypoint is relative to /app."""
-    from dockyard.parameters import jsonable
+    from dockyard.core.parameters import jsonable
 
     d = deployment
     if d.bound_instance is not None:

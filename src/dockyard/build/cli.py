@@ -37,7 +37,7 @@ def key_values(items: list[str] | None, flag: str) -> dict[str, str]:
 
 def build_arguments(flags: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments of ``build_image`` from the command's flags (only those given)."""
-    from dockyard.parameters import parse_param_args
+    from dockyard.core.parameters import parse_param_args
 
     options: dict[str, Any] = {k: flags[k] for k in _PASS_THROUGH if flags.get(k) is not None}
     deployment = {

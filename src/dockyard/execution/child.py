@@ -69,7 +69,7 @@ def _write_result(path: str, **result: Any) -> None:
 
 
 def _load(spec: dict[str, Any]) -> Any:
-    from dockyard.entrypoints import load_flow
+    from dockyard.execution.loading import load_flow
 
     blob = spec.get("bound_instance")
     if not blob:
@@ -81,7 +81,7 @@ def _load(spec: dict[str, Any]) -> Any:
 
 
 def _flow_run(spec: dict[str, Any], parameters: dict[str, Any]) -> Any:
-    from dockyard.flows import FlowRun
+    from dockyard.core.flows import FlowRun
 
     scheduled = spec.get("scheduled_at")
     return FlowRun(
@@ -96,9 +96,9 @@ def _flow_run(spec: dict[str, Any], parameters: dict[str, Any]) -> Any:
 
 def run(spec: dict[str, Any]) -> int:
     """Run one attempt; return the process exit code."""
+    from dockyard.core.flows import State, print_capture
+    from dockyard.core.states import RunState
     from dockyard.errors import DockyardError, ParameterError
-    from dockyard.flows import State, print_capture
-    from dockyard.states import RunState
 
     result_path = spec["result_path"]
     try:
@@ -145,8 +145,8 @@ def run(spec: dict[str, Any]) -> int:
 
 
 def _failed(flow: Any, flow_run: Any, spec: dict[str, Any], error: str) -> int:
-    from dockyard.flows import State
-    from dockyard.states import RunState
+    from dockyard.core.flows import State
+    from dockyard.core.states import RunState
 
     _write_result(spec["result_path"], state="Failed", error=error, retry=True)
     if spec.get("final_attempt", True):

@@ -17,19 +17,19 @@ from typing import Any
 
 def check(spec: dict[str, Any]) -> list[str]:
     """Load what ``spec`` names under its path; return the deployment names it defines."""
-    from dockyard import loader
     from dockyard.config import load_config
+    from dockyard.execution import loader
 
     root = Path(spec["path"])
     sys.path.insert(0, str(root))
     if spec.get("config"):
         config_path = root / spec["config"]
         deployments = loader.from_config(load_config(config_path), config_path)
-        from dockyard.serving import check_unique
+        from dockyard.service.serving import check_unique
 
         check_unique(deployments)
         return [d.full_name for d in deployments]
-    from dockyard.entrypoints import load_flow
+    from dockyard.execution.loading import load_flow
 
     return [load_flow(entrypoint, root).name for entrypoint in spec.get("entrypoints", [])]
 

@@ -16,9 +16,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dockyard.errors import StateStoreError
-from dockyard.store.migrations import CURRENT_VERSION
-from dockyard.store.records import (
+from dockyard.core.records import (
     PAUSED_BY_CONFIG,
     PAUSED_BY_SHUTDOWN,
     PAUSED_BY_USER,
@@ -29,6 +27,8 @@ from dockyard.store.records import (
     StateEvent,
     slot_key,
 )
+from dockyard.errors import StateStoreError
+from dockyard.store.migrations import CURRENT_VERSION
 from dockyard.store.sql import HINT, SqlStateStore, first_line
 
 __all__ = [

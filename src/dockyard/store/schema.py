@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+from dockyard.core.records import DeploymentRecord, NewRun, RunRecord
+from dockyard.core.states import RunState
 from dockyard.errors import NotFoundError
-from dockyard.states import RunState
-from dockyard.store.records import DeploymentRecord, NewRun, RunRecord
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):

@@ -16,10 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dockyard.errors import NotFoundError, StateStoreError, UsageError
-from dockyard.states import RunState, can_transition
-from dockyard.store import migrations
-from dockyard.store.records import (
+from dockyard.core.records import (
     LOG_STREAMS,
     PAUSED_BY_USER,
     PAUSED_REASONS,
@@ -30,6 +27,9 @@ from dockyard.store.records import (
     StateEvent,
     slot_key,
 )
+from dockyard.core.states import RunState, can_transition
+from dockyard.errors import NotFoundError, StateStoreError, UsageError
+from dockyard.store import migrations
 from dockyard.store.schema import (
     deployments,
     find_deployment,

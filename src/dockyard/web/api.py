@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from dockyard.core.states import parse_state
 from dockyard.errors import ParameterError, UsageError
-from dockyard.states import parse_state
 from dockyard.web import views
 from dockyard.web.auth import TokenGuard
 from dockyard.web.schemas import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from dockyard.core.states import RunState
 from dockyard.errors import NotFoundError
-from dockyard.states import RunState
 from dockyard.web.schemas import (
     DeploymentDetail,
     DeploymentSummary,

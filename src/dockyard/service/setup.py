@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.errors import DockyardError, UsageError
-from dockyard.sourcing import SourcePlan
+from dockyard.service.sourcing import SourcePlan
 
 SINGLE_DEPLOYMENT_FLAGS = (
     "name", "cron", "interval", "rrule", "timezone", "params", "tags", "description",
@@ -30,7 +30,7 @@ class Prepared:
 
 
 def prepare(flags: dict[str, Any]) -> Prepared:
-    from dockyard import loader
+    from dockyard.execution import loader
     from dockyard.settings import load_settings
 
     settings = load_settings(flags)
@@ -58,7 +58,7 @@ def _refuse_single_flags(flags: dict[str, Any]) -> None:
 
 
 def _plan_from_flags(settings: Any) -> SourcePlan:
-    from dockyard.sourcing import (
+    from dockyard.service.sourcing import (
         checkout_root,
         plan_for_config,
         plan_for_entrypoint,
@@ -76,9 +76,9 @@ def _plan_from_flags(settings: Any) -> SourcePlan:
 
 
 def _from_config_file(flags: dict[str, Any]) -> Prepared:
-    from dockyard import loader
     from dockyard.config import load_config
-    from dockyard.serving import check_unique
+    from dockyard.execution import loader
+    from dockyard.service.serving import check_unique
     from dockyard.settings import load_settings
 
     settings = load_settings(flags)
@@ -94,8 +94,8 @@ def _from_config_file(flags: dict[str, Any]) -> Prepared:
 
 def _plan_from_config_source(config: Any, config_path: Path, settings: Any) -> SourcePlan:
     """A local dockyard.yaml whose ``source:`` names the repository of the entrypoints."""
-    from dockyard import loader
-    from dockyard.sourcing import checkout_root, sources_dir, stamp
+    from dockyard.execution import loader
+    from dockyard.service.sourcing import checkout_root, sources_dir, stamp
 
     repo = config.source.repository()
     root = checkout_root(sources_dir(settings), repo)

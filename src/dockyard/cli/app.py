@@ -12,8 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard import cli_remote as remote
-from dockyard import display
+from dockyard.cli import display, remote
 from dockyard.errors import DockyardError, NotFoundError, UsageError
 
 app = typer.Typer(
@@ -94,7 +93,7 @@ def serve(
     debug: Annotated[bool, typer.Option("--debug", help="Tracebacks on errors.")] = False,
 ) -> None:
     """Schedule and run flows until SIGTERM/SIGINT (env: DOCKYARD_* for every option)."""
-    from dockyard.parameters import parse_param_args
+    from dockyard.core.parameters import parse_param_args
 
     _DEBUG["on"] = _DEBUG["on"] or debug
     flags: dict[str, Any] = {
@@ -127,7 +126,7 @@ def serve(
         "pull_interval": pull_interval,
         "debug": debug or None,
     }
-    from dockyard.serve_setup import check_sources, prepare
+    from dockyard.service.setup import check_sources, prepare
 
     prepared = prepare(flags)
     if once and not prepared.plans:
@@ -137,7 +136,7 @@ def serve(
     if check:
         display.check_report(prepared.deployments)
         return
-    from dockyard.serving import run_service
+    from dockyard.service.serving import run_service
 
     code = run_service(prepared.deployments, prepared.settings, sources=prepared.plans)
     raise typer.Exit(code)
@@ -231,7 +230,7 @@ def deployment_resume(
 def _set_paused(name: str, paused: bool, url: str | None, state: str | None, as_json: bool) -> None:
     from datetime import UTC, datetime
 
-    from dockyard.store.records import PAUSED_BY_USER
+    from dockyard.core.records import PAUSED_BY_USER
 
     if http := remote.settings_for(url, state):
         raise typer.Exit(remote.set_paused(http, name, paused, as_json=as_json))
@@ -256,7 +255,7 @@ def deployment_run(
     debug: DebugOpt = False,
 ) -> None:
     """Start a run now, parameters merged over the deployment's defaults (needs --url)."""
-    from dockyard.parameters import parse_param_args
+    from dockyard.core.parameters import parse_param_args
 
     parameters = parse_param_args(list(param or []))
     http = remote.require_url(url, "deployment run")
@@ -275,7 +274,7 @@ def run_ls(
     debug: DebugOpt = False,
 ) -> None:
     """List flow runs, newest first."""
-    from dockyard.states import parse_state
+    from dockyard.core.states import parse_state
 
     states = [parse_state(s) for s in status or []] or None
     if http := remote.settings_for(url, state):

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.config import FileConfig, deployment_options, with_path
-from dockyard.deployments import Deployment
+from dockyard.core.deployments import Deployment
 from dockyard.errors import DockyardError, UsageError
 from dockyard.settings import Settings
 
 
 def _load(entrypoint: str, base_dir: Path) -> Any:
-    from dockyard.entrypoints import load_flow
+    from dockyard.execution.loading import load_flow
 
     flow = load_flow(entrypoint, base_dir)
     # Runs re-load the flow from here, so imports relative to the project root work.

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from dockyard.deployments import Deployment
+from dockyard.core.deployments import Deployment
 from dockyard.errors import DockyardError, UsageError
 from dockyard.settings import Settings, load_settings
 
@@ -44,7 +44,7 @@ def run_service(
     sources: Sequence[Any] = (),
 ) -> int:
     """Serve until stopped; returns the exit code."""
-    from dockyard.service import ServeService
+    from dockyard.service.lifecycle import ServeService
 
     configure_logging(settings.log_level)
     check_unique(deployments)
@@ -80,7 +80,7 @@ def serve(
     flags.update({k: v for k, v in kwargs.items() if k in Settings.model_fields})
     try:
         settings = load_settings(flags)
-        from dockyard.sourcing import plan_for_flows
+        from dockyard.service.sourcing import plan_for_flows
 
         plans = plan_for_flows(list(deployments), settings.pull_interval)
         code = run_service(

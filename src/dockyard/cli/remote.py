@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from dockyard import display
+from dockyard.cli import display
 from dockyard.errors import UsageError
 from dockyard.settings import ClientSettings, load_client_settings
 

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from dockyard.deployments import Deployment
+from dockyard.core.deployments import Deployment
+from dockyard.core.records import RunRecord
+from dockyard.core.states import RunState
 from dockyard.errors import StateStoreError
 from dockyard.execution.process import RunOutcome, RunProcess, start_run
-from dockyard.states import RunState
-from dockyard.store.records import RunRecord
 
 logger = logging.getLogger("dockyard")
 

@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rruleset, rrulestr
 
-from dockyard._cron import CronSchedule
-from dockyard._wallclock import instants, margin, scan, utc, wall_clock, zone
+from dockyard.core.cron import CronSchedule
+from dockyard.core.wallclock import instants, margin, scan, utc, wall_clock, zone
 from dockyard.errors import ScheduleError
 
 __all__ = [

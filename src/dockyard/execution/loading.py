@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.errors import EntrypointError
 
 if TYPE_CHECKING:
-    from dockyard.flows import Flow
+    from dockyard.core.flows import Flow
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def module_name_for(file: Path) -> str:
 
 def flows_in_module(module: types.ModuleType) -> dict[str, Flow[..., Any]]:
     """The module-level attributes of ``module`` that are flows, by attribute name."""
-    from dockyard.flows import Flow
+    from dockyard.core.flows import Flow
 
     return {name: obj for name, obj in vars(module).items() if isinstance(obj, Flow)}
 
@@ -154,7 +154,7 @@ def _prepend_sys_path(*dirs: Path) -> None:
 
 
 def _resolve_attr(module: types.ModuleType, ep: Entrypoint) -> Flow[..., Any]:
-    from dockyard.flows import Flow
+    from dockyard.core.flows import Flow
 
     obj: Any = module
     for part in ep.attr.split("."):

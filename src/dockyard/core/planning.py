@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from dockyard.deployments import CatchupPolicy, OverlapPolicy
-from dockyard.schedules import Schedule, count_fires, fire_times, latest_fire, next_fire
+from dockyard.core.deployments import CatchupPolicy, OverlapPolicy
+from dockyard.core.schedules import Schedule, count_fires, fire_times, latest_fire, next_fire
 
 MISSED_COUNT_CAP = 100_000
 """Counting missed slots stops here (a 1 s interval down for a year is not enumerated)."""

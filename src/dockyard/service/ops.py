@@ -12,11 +12,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from dockyard.deployments import Deployment
+from dockyard.core.deployments import Deployment
+from dockyard.core.records import PAUSED_BY_USER, DeploymentRecord, RunRecord
+from dockyard.core.schedules import next_fire
+from dockyard.core.states import RunState
 from dockyard.errors import NotFoundError, StateStoreError
-from dockyard.schedules import next_fire
-from dockyard.states import RunState
-from dockyard.store.records import PAUSED_BY_USER, DeploymentRecord, RunRecord
 
 logger = logging.getLogger("dockyard")
 
@@ -108,7 +108,7 @@ class Operations:
         self._require_store()
         params = {**dict(deployment.parameters), **(parameters or {})}
         if deployment.flow is not None and deployment.enforce_parameter_schema:
-            from dockyard.parameters import jsonable
+            from dockyard.core.parameters import jsonable
 
             params = jsonable(deployment.flow.validate_parameters(params))
         new = self._new_run(deployment, params, self.clock(), "manual")

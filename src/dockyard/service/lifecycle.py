@@ -22,27 +22,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from dockyard import planning
-from dockyard.code_sources import CodeSources
-from dockyard.deployments import Deployment
-from dockyard.errors import DockyardError, StateStoreError, UsageError
-from dockyard.execution.reaper import become_subreaper, reap_orphans
-from dockyard.metrics import Metrics
-from dockyard.operations import Operations
-from dockyard.runs import ActiveRun, RunSupervisor, Verdict, utcnow
-from dockyard.schedules import next_fire
-from dockyard.settings import Settings, state_path
-from dockyard.sourcing import SourcePlan
-from dockyard.states import RunState
-from dockyard.store import open_store
-from dockyard.store.records import (
+from dockyard.core import planning
+from dockyard.core.deployments import Deployment
+from dockyard.core.records import (
     PAUSED_BY_CONFIG,
     PAUSED_BY_SHUTDOWN,
     DeploymentRecord,
     NewRun,
     RunRecord,
 )
-from dockyard.throttle import WarningThrottle
+from dockyard.core.schedules import next_fire
+from dockyard.core.states import RunState
+from dockyard.errors import DockyardError, StateStoreError, UsageError
+from dockyard.execution.reaper import become_subreaper, reap_orphans
+from dockyard.metrics import Metrics
+from dockyard.service.code import CodeSources
+from dockyard.service.ops import Operations
+from dockyard.service.sourcing import SourcePlan
+from dockyard.service.supervisor import ActiveRun, RunSupervisor, Verdict, utcnow
+from dockyard.service.throttle import WarningThrottle
+from dockyard.settings import Settings, state_path
+from dockyard.store import open_store
 
 logger = logging.getLogger("dockyard")
 

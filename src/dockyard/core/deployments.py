@@ -10,11 +10,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dockyard.core.schedules import Schedule, make_schedules
 from dockyard.errors import UsageError
-from dockyard.schedules import Schedule, make_schedules
 
 if TYPE_CHECKING:
-    from dockyard.flows import Flow
+    from dockyard.core.flows import Flow
 
 _FORBIDDEN = set("/%?#\\")
 
@@ -102,7 +102,7 @@ class Deployment:
 
     def spec(self) -> dict[str, Any]:
         """What the state store keeps about the deployment (JSON-able)."""
-        from dockyard.parameters import jsonable
+        from dockyard.core.parameters import jsonable
 
         return {
             "entrypoint": self.entrypoint,
@@ -251,8 +251,8 @@ def _ignore_prefect_only(opts: Mapping[str, Any]) -> None:
 
 def _check_defaults(flow: Flow, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Coerce default parameters ("5" → 5); required ones may still come per run."""
+    from dockyard.core.parameters import jsonable
     from dockyard.errors import ParameterError
-    from dockyard.parameters import jsonable
 
     try:
         validated = flow.validate_parameters(parameters)

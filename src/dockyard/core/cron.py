@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
-from dockyard._wallclock import margin, scan, utc, wall_clock, zone
+from dockyard.core.wallclock import margin, scan, utc, wall_clock, zone
 from dockyard.errors import ScheduleError
 
 _NICKNAMES = {

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dockyard import parameters as _params
-from dockyard.states import RunState
+from dockyard.core import parameters as _params
+from dockyard.core.states import RunState
 
 if TYPE_CHECKING:
-    from dockyard.flows import Flow
+    from dockyard.core.flows import Flow
 
 logger = logging.getLogger("dockyard.flows")
 hook_logger = logging.getLogger("dockyard.hooks")

@@ -19,18 +19,25 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack
 
-from dockyard import flow_options as _opts
-from dockyard import flow_runs as _runs
-from dockyard import parameters as _params
-from dockyard.errors import ParameterError, UsageError
-from dockyard.flow_options import (
+from dockyard.core import options as _opts
+from dockyard.core import parameters as _params
+from dockyard.core.options import (
     HOOK_KINDS,
     OPTION_NAMES,
     PREFECT_ONLY_OPTIONS,
     DeploymentOptions,
     check_flow_name,
 )
-from dockyard.flow_runs import FlowRun, State, hook_logger, logger, print_capture, print_logger
+from dockyard.errors import ParameterError, UsageError
+from dockyard.execution import inprocess as _runs
+from dockyard.execution.inprocess import (
+    FlowRun,
+    State,
+    hook_logger,
+    logger,
+    print_capture,
+    print_logger,
+)
 
 __all__ = [
     "HOOK_KINDS",
@@ -285,7 +292,7 @@ class Flow(Generic[P, R]):
         ``version``, ``enforce_parameter_schema`` (default True) and the rest of
         ``DeploymentOptions``.
         """
-        from dockyard.deployments import Deployment
+        from dockyard.core.deployments import Deployment
 
         return Deployment.from_flow(self, name=name, **options)
 
@@ -306,7 +313,7 @@ class Flow(Generic[P, R]):
         ``global_limit`` caps this deployment's concurrent runs; ``limit`` caps the whole
         serve process (None = dockyard's finite default, 0 = no limit).
         """
-        from dockyard.serving import serve
+        from dockyard.service.serving import serve
 
         deployment = self.to_deployment(name, concurrency_limit=global_limit, **options)
         serve(
@@ -378,7 +385,7 @@ def _looks_remote(source: str) -> bool:
 
 
 def _load_local(directory: Path, entrypoint: str) -> Flow[..., Any]:
-    from dockyard.entrypoints import load_flow
+    from dockyard.execution.loading import load_flow
 
     if not directory.is_dir():
         raise UsageError(f"source directory {str(directory)!r} not found")
@@ -388,6 +395,6 @@ def _load_local(directory: Path, entrypoint: str) -> Flow[..., Any]:
 
 
 def _load_remote(source: Any, entrypoint: str) -> Flow[..., Any]:
-    from dockyard.sourcing import load_remote_flow
+    from dockyard.service.sourcing import load_remote_flow
 
     return load_remote_flow(source, entrypoint)

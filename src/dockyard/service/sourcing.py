@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dockyard.deployments import Deployment
+from dockyard.core.deployments import Deployment
 
 Build = Callable[[Path, str], list[Deployment]]
 
@@ -51,7 +51,7 @@ def stamp(deployments: Sequence[Deployment], key: str, sha: str) -> list[Deploym
 
 def plan_for_entrypoint(settings: Any, repo: Any, root: Path) -> SourcePlan:
     """``dockyard serve ENTRYPOINT --source URL``: the entrypoint is in the repository."""
-    from dockyard import loader
+    from dockyard.execution import loader
 
     def build(path: Path, sha: str) -> list[Deployment]:
         return stamp(loader.from_settings(settings, base_dir=path), repo.name, sha)
@@ -66,8 +66,8 @@ def plan_for_config(settings: Any, repo: Any, root: Path, config: str) -> Source
 
     A pull that changes the file reconciles the deployments without a restart.
     """
-    from dockyard import loader
     from dockyard.config import load_config
+    from dockyard.execution import loader
 
     def build(path: Path, sha: str) -> list[Deployment]:
         config_path = path / config
@@ -79,7 +79,7 @@ def plan_for_config(settings: Any, repo: Any, root: Path, config: str) -> Source
 
 def plan_for_flows(deployments: Sequence[Deployment], pull_interval: float) -> list[SourcePlan]:
     """Deployments from ``Flow.from_source(git…)``, grouped by source."""
-    from dockyard.entrypoints import load_flow
+    from dockyard.execution.loading import load_flow
 
     plans: dict[str, SourcePlan] = {}
     by_key: dict[str, list[Deployment]] = {}
@@ -139,7 +139,7 @@ def sources_dir(settings: Any) -> Path:
 
 def load_remote_flow(source: Any, entrypoint: str) -> Any:
     """``Flow.from_source(git…)``: fetch now, load the flow from the checkout."""
-    from dockyard.entrypoints import load_flow
+    from dockyard.execution.loading import load_flow
     from dockyard.settings import load_settings
     from dockyard.sources import GitRepository, GitSource
 

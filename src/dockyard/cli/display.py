@@ -136,7 +136,7 @@ def logs(lines: Sequence[Any], *, as_json: bool) -> None:
 
 def check_report(deployments: Sequence[Any]) -> None:
     """What ``dockyard serve --check`` prints: deployments and their next fire times."""
-    from dockyard.schedules import next_fire
+    from dockyard.core.schedules import next_fire
 
     now = datetime.now(UTC)
     for d in deployments:

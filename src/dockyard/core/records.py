@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dockyard.states import RunState
+from dockyard.core.states import RunState
 
 PAUSED_BY_USER = "user"
 """Paused with ``dockyard pause`` or the API."""

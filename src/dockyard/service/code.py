@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dockyard.deployments import Deployment
+from dockyard.core.deployments import Deployment
 from dockyard.errors import DockyardError
 from dockyard.execution.process import probe
-from dockyard.serving import check_unique
-from dockyard.sourcing import SourcePlan
+from dockyard.service.serving import check_unique
+from dockyard.service.sourcing import SourcePlan
 
 logger = logging.getLogger("dockyard")
 

@@ -1,0 +1,1 @@
+"""The serve process: one lifecycle owner (``lifecycle``) and the collaborators it wires."""
