@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint check bench clean
 
 $(BIN)/dockyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,15 @@ install: $(BIN)/dockyard
 demo: install
 	$(BIN)/dockyard serve --config examples/dockyard.yaml
 
+# scripts/test: $(BIN)/python -m pytest -n 2 --dist loadfile
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	VENV=$(VENV) scripts/test
 
+# scripts/check: ruff, ruff format, mypy, import-linter, import cycles (what CI runs too).
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	VENV=$(VENV) scripts/check
+
+check: lint
 
 bench: install
 	$(BIN)/python bench/serve_overhead.py

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from dockyard._version import __version__
 
 if TYPE_CHECKING:
-    from dockyard.core.deployments import CatchupPolicy, Deployment, OverlapPolicy
-    from dockyard.core.flows import Flow, flow
+    from dockyard.api import Flow, flow, serve
+    from dockyard.core.deployments import Deployment
+    from dockyard.core.policies import CatchupPolicy, OverlapPolicy
     from dockyard.core.schedules import (
         Cron,
         CronSchedule,
@@ -24,26 +25,25 @@ if TYPE_CHECKING:
         RRuleSchedule,
     )
     from dockyard.core.states import RunState
-    from dockyard.service.serving import serve
     from dockyard.sources.repository import GitRepository
 
     RunnerDeployment = Deployment
 
 _LAZY = {
-    "CatchupPolicy": "dockyard.core.deployments",
+    "CatchupPolicy": "dockyard.core.policies",
     "Deployment": "dockyard.core.deployments",
-    "OverlapPolicy": "dockyard.core.deployments",
+    "OverlapPolicy": "dockyard.core.policies",
     "RunnerDeployment": "dockyard.core.deployments:Deployment",
-    "Flow": "dockyard.core.flows",
+    "Flow": "dockyard.api",
     "GitRepository": "dockyard.sources.repository",
-    "flow": "dockyard.core.flows",
+    "flow": "dockyard.api",
     "Cron": "dockyard.core.schedules",
     "CronSchedule": "dockyard.core.schedules",
     "Interval": "dockyard.core.schedules",
     "IntervalSchedule": "dockyard.core.schedules",
     "RRule": "dockyard.core.schedules",
     "RRuleSchedule": "dockyard.core.schedules",
-    "serve": "dockyard.service.serving",
+    "serve": "dockyard.api",
     "RunState": "dockyard.core.states",
 }
 

@@ -72,28 +72,6 @@ class SourceConfig(BaseModel):
     include_submodules: bool = False
     pull_interval: float | None = Field(default=None, gt=0)
 
-    def repository(self) -> Any:
-        from dockyard.sources import GitCredentials, GitRepository
-
-        branch, commit = self.branch, self.commit
-        if self.ref and _is_sha(self.ref):
-            commit = commit or self.ref
-        elif self.ref:
-            branch = branch or self.ref
-        creds = self.credentials.model_dump() if self.credentials else None
-        return GitRepository(
-            self.url,
-            branch=branch,
-            tag=self.tag,
-            commit_sha=commit,
-            credentials=GitCredentials(**creds) if creds else None,
-            include_submodules=self.include_submodules,
-        )
-
-
-def _is_sha(ref: str) -> bool:
-    return len(ref) == 40 and all(c in "0123456789abcdef" for c in ref.lower())
-
 
 class FileConfig(BaseModel):
     """The whole file."""

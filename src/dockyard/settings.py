@@ -228,7 +228,8 @@ class ClientSettings(BaseSettings):
 def load_client_settings(url: str | None) -> ClientSettings:
     """Client settings from ``--url`` (when given) over DOCKYARD_URL / DOCKYARD_API_TOKEN."""
     try:
-        return ClientSettings(**({"url": url} if url is not None else {}))
+        given: dict[str, Any] = {"url": url} if url is not None else {}
+        return ClientSettings(**given)
     except ValidationError as exc:
         where = {"url": "--url or DOCKYARD_URL", "api_token": "DOCKYARD_API_TOKEN"}
         parts = [f"{where.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,13 +13,6 @@ import pytest
 from tests.helpers import dockyard_env, serve_process, wait_for, webserver_url
 
 pytestmark = pytest.mark.slow
-FLOWS = Path(__file__).parent / "flows"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(FLOWS, tmp_path / "flows")
-    return tmp_path
 
 
 def _metric(text: str, name: str, **labels: str) -> float | None:
@@ -294,7 +285,7 @@ def test_health_before_the_first_tick_is_503_with_a_reason():
     from dockyard.settings import load_settings
 
     service = ServeService([], load_settings({}))
-    body = service.health()
+    body = service.ops.health()
     assert body.status == "starting" and "not ticked" in body.reason
 
 

@@ -553,3 +553,54 @@ def test_restart_serves_the_last_published_revision_while_the_remote_is_down(
         assert project.url in ready["reason"] and "since start-up" in ready["reason"], ready
         assert api.get("/health").status_code == 200
         api.client.close()
+
+
+# ── the serve process never imports the user's code ─────────────────────────────────
+
+HELPER_FLOW = '''
+import helpers
+from dockyard import flow
+
+
+@flow(description=helpers.DESCRIPTION)
+def f(cron: str = helpers.CRON):
+    return cron
+'''
+HELPER = '''
+import os
+
+DESCRIPTION = "runs on {cron}"
+CRON = "{cron}"
+with open(os.environ["IMPORT_LOG"], "a") as log:  # who imported this module
+    log.write(f"{{os.getpid()}}\\n")
+'''
+
+
+def test_a_helper_module_change_reaches_the_deployment_and_no_user_code_is_imported(
+    project, serve, tmp_path
+):
+    """Revision 2 changes only flows/helpers.py, which the flow module reads at import."""
+    log = tmp_path / "imported-by.txt"
+    first = project.commit(
+        {"flows/f.py": HELPER_FLOW, "flows/helpers.py": HELPER.format(cron="0 1 * * *")}
+    )
+    api = serve([*ENTRY, "--source", project.url], IMPORT_LOG=str(log))
+    api.wait_revision(first)
+    shown = api.get("/api/deployments/f/f").json()
+    assert shown["description"] == "runs on 0 1 * * *"
+    assert shown["parameter_schema"]["properties"]["cron"]["default"] == "0 1 * * *"
+    assert api.run()["marker"] == "0 1 * * *"
+
+    second = project.commit({"flows/helpers.py": HELPER.format(cron="30 2 * * *")})
+    api.sync()
+    api.wait_revision(second)
+    shown = api.get("/api/deployments/f/f").json()
+    assert shown["description"] == "runs on 30 2 * * *"
+    assert shown["parameter_schema"]["properties"]["cron"]["default"] == "30 2 * * *"
+    run = api.run()
+    assert (run["marker"], run["code_revision"]) == ("30 2 * * *", second)
+    importers = {int(pid) for pid in log.read_text().split()}
+    # The probes and the runs imported the helper (so the log works) ...
+    assert len(importers) >= 4
+    # ... and the serve process itself never did.
+    assert api.served.process.pid not in importers

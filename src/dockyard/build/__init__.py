@@ -233,22 +233,17 @@ def _project_dir(project: str | os.PathLike[str] | None, config: Any) -> Path:
 def _from_entrypoints(
     entrypoints: Sequence[str], root: Path, options: dict[str, Any]
 ) -> list[Deployment]:
-    from dockyard.core.deployments import Deployment
-
     if options.get("name") and len(entrypoints) > 1:
         raise UsageError("--name names one deployment; with several entrypoints leave it out")
-    result = []
-    for text in entrypoints:
-        flow = _load(text, root)
-        result.append(Deployment.from_flow(flow, **options))
-    return result
+    rest = {k: v for k, v in options.items() if k != "name"}
+    return [_load(text, root, options.get("name"), rest) for text in entrypoints]
 
 
-def _load(entrypoint: str, root: Path) -> Any:
-    from dockyard.execution.loading import load_flow
+def _load(entrypoint: str, root: Path, name: str | None, options: dict[str, Any]) -> Deployment:
+    from dockyard.execution.deploying import from_entrypoint
 
     try:
-        flow = load_flow(entrypoint, root)
+        return from_entrypoint(entrypoint, root, options, name=name)
     except EntrypointError as exc:
         cause = exc.__cause__
         if isinstance(cause, ModuleNotFoundError):
@@ -257,22 +252,20 @@ def _load(entrypoint: str, root: Path) -> Any:
                 "project's requirements where you run it"
             ) from None
         raise
-    flow.source, flow.entrypoint = str(root), entrypoint
-    return flow
 
 
 def _from_config(path: Path) -> tuple[list[Deployment], dict[str, Any], int | None]:
     from dockyard.config import load_config
-    from dockyard.execution import loader
+    from dockyard.execution.deploying import from_config
 
     config = load_config(path)
-    deployments = loader.from_config(config, path)
+    deployments = from_config(config, path)
     process = {k: v for k, v in config.process_settings().items() if k in _PROCESS_KEYS}
     return deployments, process, config.port
 
 
 def _check_unique(deployments: Sequence[Deployment]) -> None:
-    from dockyard.service.serving import check_unique
+    from dockyard.core.deployments import check_unique
 
     if not deployments:
         raise UsageError("nothing to build: no deployments given")
@@ -366,13 +359,13 @@ def _config_entry(deployment: Deployment, root: Path) -> dict[str, Any]:
             "build from the project's root or pass --project"
         ) from None
     entry: dict[str, Any] = {"entrypoint": f"{rel.as_posix()}:{attr}", "name": d.name}
-    flow = d.flow
+    given = d.options
     optional = {
         "schedules": [s.to_dict() for s in d.schedules],
         "parameters": jsonable(dict(d.parameters)),
         "tags": list(d.tags),
-        "description": d.description if flow is None or d.description != flow.description else None,
-        "version": d.version if flow is None or d.version != flow.version else None,
+        "description": d.description if given.get("description") else None,
+        "version": d.version if given.get("version") else None,
         "paused": d.paused,
         "concurrency_limit": d.concurrency_limit,
         "overlap": d.overlap.value if d.overlap.value != "allow" else None,

@@ -55,7 +55,7 @@ dist
 """
 
 
-def default_base_image(version_info: Sequence[int] = sys.version_info) -> str:
+def default_base_image(version_info: Sequence[int | str] = sys.version_info) -> str:
     """The official slim Python image of the builder's Python minor version."""
     return f"python:{version_info[0]}.{version_info[1]}-slim"
 

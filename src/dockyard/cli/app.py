@@ -1,5 +1,11 @@
 """The ``dockyard`` command line: parses flags, builds settings, calls the right module.
 
+The read commands (``deployment ls/inspect/pause/resume``, ``run ls/inspect/logs``) pick
+a reader with ``readers.open_reader`` (``--url``: the API; ``--state``: the database) and
+print what it returns with one ``display`` renderer per resource; the commands only a
+serve process can do (``deployment run``, ``run cancel``, ``run logs --follow``) are in
+``remote``.
+
 Errors are one line on stderr (``dockyard: error: …``) with exit code 2 for usage
 errors and 1 otherwise; ``--debug`` shows the traceback instead.
 """
@@ -12,8 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from dockyard.cli import display, remote
-from dockyard.errors import DockyardError, NotFoundError, UsageError
+from dockyard.cli import display, readers, remote
+from dockyard.errors import DockyardError, UsageError
 
 app = typer.Typer(
     name="dockyard",
@@ -136,33 +142,19 @@ def serve(
     if check:
         display.check_report(prepared.deployments)
         return
-    from dockyard.service.serving import run_service
+    from dockyard.service.lifecycle import run_service
 
     code = run_service(prepared.deployments, prepared.settings, sources=prepared.plans)
     raise typer.Exit(code)
-
-
-def _store(state: str | None) -> Any:
-    from dockyard.settings import load_state_setting, state_path
-    from dockyard.store import open_store
-
-    path = state_path(load_state_setting(state))
-    if not path.exists():
-        raise UsageError(
-            f"no state database at {path}; run 'dockyard serve' first or pass --state PATH"
-        )
-    return open_store(path)
 
 
 @deployment_app.command("ls")
 def deployment_ls(
     url: UrlOpt = None, state: StateOpt = None, json: JsonOpt = False, debug: DebugOpt = False
 ) -> None:
-    """List deployments with their schedules and whether they are paused."""
-    if http := remote.settings_for(url, state):
-        raise typer.Exit(remote.deployment_ls(http, as_json=json))
-    store = _store(state)
-    display.deployments(store.list_deployments(), as_json=json)
+    """List deployments with their schedules, whether they are paused and their next run."""
+    with readers.open_reader(url, state) as reader:
+        display.deployments(reader.deployments(), as_json=json)
 
 
 @deployment_app.command("inspect")
@@ -174,33 +166,8 @@ def deployment_inspect(
     debug: DebugOpt = False,
 ) -> None:
     """Show one deployment: schedules, next runs, parameters and their defaults, last run."""
-    if http := remote.settings_for(url, state):
-        raise typer.Exit(remote.deployment_inspect(http, name, as_json=json))
-    display.deployment_detail(_local_deployment(_store(state), name), as_json=json)
-
-
-_SPEC_KEYS = (
-    *("entrypoint", "schedules", "parameters", "parameter_schema", "tags", "description"),
-    *("version", "concurrency_limit", "overlap", "catchup"),
-)
-
-
-def _local_deployment(store: Any, name: str) -> dict[str, Any]:
-    """A stored deployment in the API's shape (without what only the serve process knows)."""
-    record = store.get_deployment(name)
-    if record is None:
-        known = ", ".join(r.name for r in store.list_deployments()) or "none"
-        raise NotFoundError(f"unknown deployment {name!r}; known: {known}")
-    last = store.list_runs(deployment=name, limit=1)
-    spec = record.spec
-    return {
-        "name": record.name,
-        "flow_name": record.flow_name,
-        "paused": record.paused,
-        "paused_reason": record.paused_reason,
-        **{k: spec.get(k) for k in _SPEC_KEYS},
-        "last_run": display.plain(last[0]) if last else None,
-    }
+    with readers.open_reader(url, state) as reader:
+        display.deployment_detail(reader.deployment(name), as_json=json)
 
 
 @deployment_app.command("pause")
@@ -212,7 +179,8 @@ def deployment_pause(
     debug: DebugOpt = False,
 ) -> None:
     """Pause a deployment's schedules (stays paused across restarts until resumed)."""
-    _set_paused(name, True, url, state, json)
+    with readers.open_reader(url, state) as reader:
+        display.deployment_changed(reader.set_paused(name, True), as_json=json)
 
 
 @deployment_app.command("resume")
@@ -224,21 +192,8 @@ def deployment_resume(
     debug: DebugOpt = False,
 ) -> None:
     """Resume a paused deployment's schedules."""
-    _set_paused(name, False, url, state, json)
-
-
-def _set_paused(name: str, paused: bool, url: str | None, state: str | None, as_json: bool) -> None:
-    from datetime import UTC, datetime
-
-    from dockyard.core.records import PAUSED_BY_USER
-
-    if http := remote.settings_for(url, state):
-        raise typer.Exit(remote.set_paused(http, name, paused, as_json=as_json))
-    store = _store(state)
-    record = store.set_paused(
-        name, paused, PAUSED_BY_USER if paused else None, now=datetime.now(UTC)
-    )
-    display.deployment_changed(record, as_json=as_json)
+    with readers.open_reader(url, state) as reader:
+        display.deployment_changed(reader.set_paused(name, False), as_json=json)
 
 
 @deployment_app.command("run")
@@ -276,14 +231,9 @@ def run_ls(
     """List flow runs, newest first."""
     from dockyard.core.states import parse_state
 
-    states = [parse_state(s) for s in status or []] or None
-    if http := remote.settings_for(url, state):
-        names = [s.value for s in states or []]
-        kwargs = {"deployment": deployment, "states": names, "limit": limit, "as_json": json}
-        raise typer.Exit(remote.run_ls(http, **kwargs))
-    store = _store(state)
-    runs = store.list_runs(deployment=deployment, states=states, limit=limit)
-    display.runs(runs, as_json=json)
+    states = [parse_state(s) for s in status or []]
+    with readers.open_reader(url, state) as reader:
+        display.runs(reader.runs(deployment, states, limit), as_json=json)
 
 
 @run_app.command("inspect")
@@ -295,11 +245,8 @@ def run_inspect(
     debug: DebugOpt = False,
 ) -> None:
     """Show one run: state history, parameters, error, result."""
-    if http := remote.settings_for(url, state):
-        raise typer.Exit(remote.run_inspect(http, run_id, as_json=json))
-    store = _store(state)
-    run = store.get_run(run_id)
-    display.run_detail(run, store.state_history(run.id), as_json=json)
+    with readers.open_reader(url, state) as reader:
+        display.run_detail(reader.run(run_id), as_json=json)
 
 
 @run_app.command("logs")
@@ -317,15 +264,11 @@ def run_logs(
     """Print the stored output of a run; --follow streams it until the run ends."""
     if follow and state is not None:
         raise UsageError("--follow reads from a running serve process: use --url, not --state")
-    http = (
-        remote.require_url(url, "run logs --follow") if follow else remote.settings_for(url, state)
-    )
-    if http:
-        code = remote.run_logs(http, run_id, tail=tail, follow=follow, as_json=json)
-        raise typer.Exit(code)
-    store = _store(state)
-    run = store.get_run(run_id)
-    display.logs(store.get_logs(run.id, tail=tail), as_json=json)
+    if follow:
+        http = remote.require_url(url, "run logs --follow")
+        raise typer.Exit(remote.follow_logs(http, run_id, tail=tail, as_json=json))
+    with readers.open_reader(url, state) as reader:
+        display.log_lines(reader.logs(run_id, tail), as_json=json)
 
 
 @run_app.command("cancel")

@@ -1,16 +1,18 @@
-"""The ``deployment`` and ``run`` commands against a running serve process (``--url``).
+"""The commands that only a running serve process can answer (``--url``).
 
-``cli.py`` parses the flags; ``settings_for`` / ``require_url`` pick the mode, and the
-command bodies here call ``dockyard.client`` and print with ``dockyard.display``. Each
-body returns the exit code.
+Starting a run (and ``--watch``-ing it), following a run's logs and cancelling a run need
+the serve process; the read commands work in both modes through ``dockyard.cli.readers``.
+``app.py`` parses the flags; the bodies here call ``dockyard.client``, print with
+``dockyard.cli.display`` and return the exit code.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockyard.cli import display
+from dockyard.cli.readers import client
 from dockyard.errors import UsageError
 from dockyard.settings import ClientSettings, load_client_settings
 
@@ -18,21 +20,6 @@ if TYPE_CHECKING:
     from dockyard.client import Client
 
 COMPLETED = "Completed"
-
-
-def settings_for(url: str | None, state: str | None) -> ClientSettings | None:
-    """Client settings when the command should talk HTTP, None for the local --state mode.
-
-    Precedence: --url > --state > DOCKYARD_URL > DOCKYARD_STATE.
-    """
-    if url is not None and state is not None:
-        raise UsageError(
-            "give either --url (a running serve process) or --state (its database), not both"
-        )
-    if state is not None:
-        return None
-    settings = load_client_settings(url)
-    return settings if settings.url else None
 
 
 def require_url(url: str | None, command: str) -> ClientSettings:
@@ -43,32 +30,6 @@ def require_url(url: str | None, command: str) -> ClientSettings:
             f"'{command}' talks to a running serve process: pass --url URL or set DOCKYARD_URL"
         )
     return settings
-
-
-def client(settings: ClientSettings) -> Client:
-    from dockyard.client import Client  # httpx only for the commands that use it
-
-    assert settings.url is not None  # the commands only come here with a URL
-    return Client(settings.url, settings.api_token)
-
-
-def deployment_ls(settings: ClientSettings, *, as_json: bool) -> int:
-    with client(settings) as api:
-        display.api_deployments(api.list_deployments(), as_json=as_json)
-    return 0
-
-
-def deployment_inspect(settings: ClientSettings, name: str, *, as_json: bool) -> int:
-    with client(settings) as api:
-        display.deployment_detail(api.get_deployment(name), as_json=as_json)
-    return 0
-
-
-def set_paused(settings: ClientSettings, name: str, paused: bool, *, as_json: bool) -> int:
-    with client(settings) as api:
-        item = api.pause(name) if paused else api.resume(name)
-    display.api_deployment_changed(item, as_json=as_json)
-    return 0
 
 
 def deployment_run(
@@ -82,16 +43,9 @@ def deployment_run(
     """Start a run; with ``watch``, stream its logs and return 0 only if it Completed."""
     with client(settings) as api:
         run = api.create_run(name, parameters)
+        _print_started(run, watch=watch, as_json=as_json)
         if not watch:
-            if as_json:
-                display.print_json(run)
-            else:
-                print(f"run {run['id']} of {run['deployment']}: {run['state']}")
             return 0
-        if as_json:
-            display.stream_item(run, as_json=True)
-        else:
-            print(f"run {run['id']} of {run['deployment']}: {run['state']}; following its logs")
         state = _follow(api, run["id"], None, as_json=as_json)
         if not as_json:
             final = api.get_run(run["id"])
@@ -100,33 +54,19 @@ def deployment_run(
     return 0 if state == COMPLETED else 1
 
 
-def run_ls(
-    settings: ClientSettings,
-    *,
-    deployment: str | None,
-    states: list[str],
-    limit: int,
-    as_json: bool,
-) -> int:
+def _print_started(run: dict[str, Any], *, watch: bool, as_json: bool) -> None:
+    if as_json and watch:
+        display.stream_item(run, as_json=True)  # the first line of the stream that follows
+    elif as_json:
+        display.print_json(run)
+    else:
+        following = "; following its logs" if watch else ""
+        print(f"run {run['id']} of {run['deployment']}: {run['state']}{following}")
+
+
+def follow_logs(settings: ClientSettings, run_id: str, *, tail: int | None, as_json: bool) -> int:
+    """Print the run's log lines as they arrive until it ends (its final state on stderr)."""
     with client(settings) as api:
-        answer = api.list_runs(deployment=deployment, state=states, limit=limit)
-    display.api_runs(answer["runs"], as_json=as_json)
-    return 0
-
-
-def run_inspect(settings: ClientSettings, run_id: str, *, as_json: bool) -> int:
-    with client(settings) as api:
-        display.api_run_detail(api.get_run(run_id), as_json=as_json)
-    return 0
-
-
-def run_logs(
-    settings: ClientSettings, run_id: str, *, tail: int | None, follow: bool, as_json: bool
-) -> int:
-    with client(settings) as api:
-        if not follow:
-            display.api_log_lines(api.logs(run_id, tail)["lines"], as_json=as_json)
-            return 0
         state = _follow(api, run_id, tail, as_json=as_json)
     if not as_json:
         print(f"run ended {state}", file=sys.stderr)
@@ -134,6 +74,7 @@ def run_logs(
 
 
 def run_cancel(settings: ClientSettings, run_id: str, *, as_json: bool) -> int:
+    """Ask the serve process to cancel a run (it terminates the run's process group)."""
     with client(settings) as api:
         run = api.cancel_run(run_id)
     if as_json:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar, Self
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
+from dockyard.core.schedule_base import Schedule
 from dockyard.core.wallclock import margin, scan, utc, wall_clock, zone
 from dockyard.errors import ScheduleError
 
@@ -31,7 +33,7 @@ _CRON_FIELDS = [
 
 
 @dataclass(frozen=True)
-class CronSchedule:
+class CronSchedule(Schedule):
     """A cron expression evaluated in the wall clock of ``timezone``.
 
     Five fields (minute hour day month weekday) or a nickname such as ``@hourly``. With
@@ -39,6 +41,9 @@ class CronSchedule:
     croniter's default ``second_at_beginning=False`` (``0 * * * * 30`` = minute 0, second 30).
     ``day_or=True`` is classic cron: day-of-month and weekday are OR-ed when both are set.
     """
+
+    kind: ClassVar[str] = "cron"
+    config_keys: ClassVar[tuple[str, ...]] = ("timezone", "day_or", "seconds")
 
     cron: str
     timezone: str = "UTC"
@@ -48,6 +53,13 @@ class CronSchedule:
     def __post_init__(self) -> None:
         zone(self.timezone)
         _check_cron(self.cron, self.seconds)
+
+    @classmethod
+    def from_config(cls, value: object, options: Mapping[str, object]) -> Self:
+        for key in ("day_or", "seconds"):
+            if key in options and not isinstance(options[key], bool):
+                raise ScheduleError(f"{key}: must be true or false, got {options[key]!r}")
+        return super().from_config(value, options)
 
     @property
     def _hour_is_wildcard(self) -> bool:

@@ -1,59 +1,61 @@
-"""Deployments: a flow plus when and how to run it (pure; no clock, no I/O)."""
+"""Deployments: a flow plus when and how to run it, as plain data (pure; no clock, no I/O).
+
+A ``Deployment`` never holds the flow object: the serve process works from deployments
+alone, and only a run's child or a probe subprocess imports the user's code. ``to_spec`` /
+``from_spec`` turn one into JSON and back, which is how a probe hands deployments over.
+"""
 
 from __future__ import annotations
 
-import base64
-import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any
 
-from dockyard.core.schedules import Schedule, make_schedules
-from dockyard.errors import UsageError
+from dockyard.core.flows import FlowDefinition
+from dockyard.core.names import check_name
+from dockyard.core.parameters import jsonable
+from dockyard.core.policies import (
+    DEFAULT_CATCHUP_MAX,
+    DEFAULT_CATCHUP_WINDOW_SECONDS,
+    CatchupPolicy,
+    OverlapPolicy,
+    Trigger,
+    policy,
+    retry_delay,
+)
+from dockyard.core.records import NewRun
+from dockyard.core.schedules import Schedule, make_schedules, schedule_from_dict
+from dockyard.core.states import RunState
+from dockyard.errors import ParameterError, UsageError
 
-if TYPE_CHECKING:
-    from dockyard.core.flows import Flow
+__all__ = [
+    "DEFAULT_CATCHUP_MAX",
+    "DEFAULT_CATCHUP_WINDOW_SECONDS",
+    "CatchupPolicy",
+    "Deployment",
+    "FlowLocation",
+    "OverlapPolicy",
+    "check_name",
+    "check_unique",
+    "full_names",
+    "policy",
+]
 
-_FORBIDDEN = set("/%?#\\")
-
-
-class OverlapPolicy(StrEnum):
-    """What to do when a slot comes due while an earlier run of the deployment is active."""
-
-    ALLOW = "allow"
-    """Start the new run as well."""
-    SKIP = "skip"
-    """Skip the new slot (counted as missed, reason overlap)."""
-    CANCEL_PREVIOUS = "cancel-previous"
-    """Cancel the active runs, then start the new one."""
-
-
-class CatchupPolicy(StrEnum):
-    """What to do with slots that fell due while the process was down."""
-
-    LATEST = "latest"
-    """Run the most recent missed slot once, if it is younger than the catch-up window."""
-    NONE = "none"
-    """Run none of them."""
-    ALL = "all"
-    """Run every missed slot inside the window, at most ``catchup_max`` (the newest)."""
-
-
-DEFAULT_CATCHUP_WINDOW_SECONDS = 3600.0
-DEFAULT_CATCHUP_MAX = 10
+_SCHEDULE_OPTIONS = ("interval", "cron", "rrule", "schedules", "timezone", "anchor_date")
 
 
-def check_name(kind: str, name: str) -> str:
-    """Refuse names that cannot be one segment of a URL path (``flow/deployment``)."""
-    bad = sorted(c for c in set(name) if c in _FORBIDDEN or ord(c) < 32)
-    if not name or name != name.strip() or bad:
-        what = f"contains {' '.join(repr(c) for c in bad)}" if bad else "is empty or padded"
-        raise UsageError(
-            f"{kind} name {name!r} is not allowed: it {what}; use letters, digits, '-', '_' or '.'"
-        )
-    return name
+@dataclass(frozen=True)
+class FlowLocation:
+    """Where a run's child finds a flow again, and which code revision it is."""
+
+    base_dir: str
+    entrypoint: str
+    """``path/to/file.py:attr`` relative to ``base_dir``."""
+    bound_instance: str | None = None
+    """Base64 pickle of the instance of an instance-method flow (loaded as ``__main__``)."""
+    source_key: str | None = None
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,29 +84,65 @@ class Deployment:
     catchup_window_seconds: float = DEFAULT_CATCHUP_WINDOW_SECONDS
     catchup_max: int = DEFAULT_CATCHUP_MAX
     enforce_parameter_schema: bool = True
+    validate_parameters: bool = True
+    """The flow's ``validate_parameters``: False checks only parameter names."""
     retries: int = 0
     retry_delay_seconds: float | Sequence[float] = 0.0
     timeout_seconds: float | None = None
     bound_instance: str | None = None
     """Base64 pickle of the instance of an instance-method flow (loaded as ``__main__``)."""
     parameter_schema: Mapping[str, Any] = field(default_factory=dict)
+    crashed_hooks: bool = False
+    """Whether the flow has ``on_crashed`` hooks (run in a fresh subprocess after a crash)."""
     source_key: str | None = None
     """Name of the git source the code comes from (None: a local directory)."""
     revision: str | None = None
     """The git commit ``base_dir`` holds, for git-sourced code."""
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    """The options it was made with, to make it again from a newer revision."""
-    flow: Flow | None = field(default=None, compare=False, repr=False)
+    """The options it was made with (JSON-able), to make it again from a newer revision."""
+    repository: object | None = field(default=None, compare=False, repr=False)
+    """The ``GitRepository`` of ``Flow.from_source`` code (None otherwise)."""
+    checkout_root: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def full_name(self) -> str:
         return f"{self.flow_name}/{self.name}"
 
+    def retry_delay(self, attempt: int) -> float:
+        """Seconds before retry number ``attempt`` (1 = the first retry)."""
+        return retry_delay(self.retry_delay_seconds, attempt)
+
+    def new_run(
+        self,
+        parameters: Mapping[str, Any],
+        at: datetime,
+        trigger: Trigger,
+        state: RunState = RunState.PENDING,
+    ) -> NewRun:
+        """A run of this deployment (its name is rendered by the run's child, as in Prefect)."""
+        return NewRun(
+            deployment=self.full_name,
+            flow_name=self.flow_name,
+            parameters=dict(parameters),
+            scheduled_at=at,
+            trigger=trigger,
+            retries=self.retries,
+            retry_delay_seconds=self.retry_delay(1),
+            state=state,
+        )
+
     def spec(self) -> dict[str, Any]:
         """What the state store keeps about the deployment (JSON-able)."""
-        from dockyard.core.parameters import jsonable
+        stored = self.to_spec()
+        del stored["bound_instance"], stored["options"]
+        return stored
 
+    def to_spec(self) -> dict[str, Any]:
+        """Everything about the deployment as JSON-able data (``from_spec`` reverses it)."""
+        delay = self.retry_delay_seconds
         return {
+            "name": self.name,
+            "flow_name": self.flow_name,
             "entrypoint": self.entrypoint,
             "base_dir": self.base_dir,
             "schedules": [s.to_dict() for s in self.schedules],
@@ -112,84 +150,70 @@ class Deployment:
             "tags": list(self.tags),
             "description": self.description,
             "version": self.version,
+            "paused": self.paused,
             "concurrency_limit": self.concurrency_limit,
             "overlap": self.overlap.value,
             "catchup": self.catchup.value,
             "catchup_window_seconds": self.catchup_window_seconds,
+            "catchup_max": self.catchup_max,
+            "enforce_parameter_schema": self.enforce_parameter_schema,
+            "validate_parameters": self.validate_parameters,
             "retries": self.retries,
+            "retry_delay_seconds": list(delay) if isinstance(delay, (list, tuple)) else delay,
             "timeout_seconds": self.timeout_seconds,
+            "bound_instance": self.bound_instance,
             "parameter_schema": dict(self.parameter_schema),
+            "crashed_hooks": self.crashed_hooks,
+            "source_key": self.source_key,
+            "revision": self.revision,
+            "options": dict(self.options),
         }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Deployment:
+        """The deployment ``to_spec`` described."""
+        data = dict(spec)
+        schedules = tuple(
+            schedule_from_dict(s, path=f"schedules[{i}]")
+            for i, s in enumerate(data.pop("schedules", []))
+        )
+        delay = data.pop("retry_delay_seconds", 0.0)
+        return cls(
+            schedules=schedules,
+            tags=tuple(data.pop("tags", ())),
+            overlap=OverlapPolicy(data.pop("overlap", "allow")),
+            catchup=CatchupPolicy(data.pop("catchup", "latest")),
+            retry_delay_seconds=list(delay) if isinstance(delay, list) else float(delay),
+            **{k: v for k, v in data.items() if k in _FIELDS},
+        )
 
     def with_options(self, **changes: Any) -> Deployment:
         return replace(self, **changes)
 
     @classmethod
-    def from_flow(cls, flow: Flow, name: str | None = None, **options: Any) -> Deployment:
-        """Build a deployment from an in-memory flow (``flow.to_deployment``)."""
-        return _from_flow(flow, name, options)
+    def from_flow(
+        cls,
+        flow: FlowDefinition[..., Any],
+        location: FlowLocation,
+        name: str | None = None,
+        **options: Any,
+    ) -> Deployment:
+        """Build a deployment of ``flow`` (found again at ``location``) with ``options``."""
+        return _from_flow(flow, location, name, options)
 
 
-def _flow_location(flow: Flow) -> tuple[str, str, str | None]:
-    """Where a child process finds this flow again: (base_dir, entrypoint, instance)."""
-    entrypoint = getattr(flow, "entrypoint", None)
-    source = getattr(flow, "source", None)
-    checkout = getattr(flow, "checkout_path", None)
-    if entrypoint and checkout:  # from a git source: the revision's directory
-        return str(checkout), str(entrypoint), None
-    if entrypoint and source:
-        return str(source), str(entrypoint), None
-    fn = flow.fn
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        raise UsageError(f"flow {flow.name!r} has no source file; define it in a .py file")
-    path = Path(code.co_filename).resolve()
-    if not path.is_file():
-        raise UsageError(
-            f"flow {flow.name!r} is defined in {code.co_filename!r}, which is not a file; "
-            "define flows in a .py file to serve them"
-        )
-    instance = getattr(flow, "bound_instance", None)
-    if instance is None:
-        if "<locals>" in fn.__qualname__:
-            raise UsageError(
-                f"flow {flow.name!r} is defined inside a function; define it at module level"
-            )
-        return str(path.parent), f"{path.name}:{_module_attr(flow, fn)}", None
-    try:
-        blob = base64.b64encode(pickle.dumps(instance)).decode()
-    except Exception as exc:
-        raise UsageError(
-            f"cannot serve {flow.name!r}: its instance of {type(instance).__name__} cannot be "
-            f"pickled ({exc}); keep instance attributes to plain data"
-        ) from exc
-    return str(path.parent), f"{path.name}:{type(instance).__qualname__}.{fn.__name__}", blob
+_FIELDS = frozenset(Deployment.__dataclass_fields__) - {"repository", "checkout_root"}
 
 
-def _module_attr(flow: Flow, fn: Any) -> str:
-    """The module attribute that holds the flow (it may differ from the function name)."""
-    import sys
-
-    module = sys.modules.get(fn.__module__)
-    if module is not None:
-        for attr, value in vars(module).items():
-            if value is flow:
-                return attr
-    return str(fn.__qualname__)
-
-
-def _from_flow(flow: Flow, name: str | None, options: dict[str, Any]) -> Deployment:
+def _from_flow(
+    flow: FlowDefinition[..., Any],
+    location: FlowLocation,
+    name: str | None,
+    options: dict[str, Any],
+) -> Deployment:
     opts = dict(options)
     given = {k: v for k, v in options.items() if v is not None}
-    schedules = make_schedules(
-        interval=opts.pop("interval", None),
-        cron=opts.pop("cron", None),
-        rrule=opts.pop("rrule", None),
-        schedules=opts.pop("schedules", None),
-        timezone=opts.pop("timezone", None),
-        anchor_date=opts.pop("anchor_date", None),
-    )
-    base_dir, entrypoint, instance = _flow_location(flow)
+    schedules = make_schedules(**{key: opts.pop(key, None) for key in _SCHEDULE_OPTIONS})
     parameters = dict(opts.pop("parameters", None) or {})
     enforce = bool(opts.pop("enforce_parameter_schema", True))
     if enforce and parameters:
@@ -199,14 +223,14 @@ def _from_flow(flow: Flow, name: str | None, options: dict[str, Any]) -> Deploym
     deployment = Deployment(
         name=check_name("deployment", name or flow.name),
         flow_name=flow.name,
-        entrypoint=entrypoint,
-        base_dir=base_dir,
+        entrypoint=location.entrypoint,
+        base_dir=location.base_dir,
         schedules=tuple(schedules),
         parameters=parameters,
         tags=tuple(opts.pop("tags", None) or ()),
         description=opts.pop("description", None) or flow.description,
         # Git-sourced code: the commit SHA unless a version is given for the deployment.
-        version=opts.pop("version", None) or getattr(flow, "revision", None) or flow.version,
+        version=opts.pop("version", None) or location.revision or flow.version,
         paused=opts.pop("paused", None),
         concurrency_limit=_positive_or_none("concurrency_limit", concurrency),
         overlap=policy(OverlapPolicy, "overlap", opts.pop("overlap", None) or "allow"),
@@ -216,18 +240,34 @@ def _from_flow(flow: Flow, name: str | None, options: dict[str, Any]) -> Deploym
         ),
         catchup_max=int(opts.pop("catchup_max", None) or DEFAULT_CATCHUP_MAX),
         enforce_parameter_schema=enforce,
+        validate_parameters=flow.should_validate_parameters,
         retries=int(flow.retries or 0),
         retry_delay_seconds=flow.retry_delay_seconds or 0.0,
         timeout_seconds=flow.timeout_seconds,
-        bound_instance=instance,
+        bound_instance=location.bound_instance,
         parameter_schema=flow.parameters,
-        source_key=getattr(getattr(flow, "source", None), "name", None),
-        revision=getattr(flow, "revision", None),
-        options=given,
-        flow=flow,
+        crashed_hooks=bool(flow.hooks_for("crashed")),
+        source_key=location.source_key,
+        revision=location.revision,
+        options=rebuild_options(given, schedules),
     )
     _ignore_prefect_only(opts)
     return deployment
+
+
+def rebuild_options(given: Mapping[str, Any], schedules: Sequence[Schedule]) -> dict[str, Any]:
+    """The given options as JSON, schedules as their dicts: enough to make it again."""
+    out = {k: v for k, v in given.items() if k not in _SCHEDULE_OPTIONS and k not in _PREFECT_ONLY}
+    if "parameters" in out:
+        out["parameters"] = jsonable(dict(out["parameters"]))
+    if "tags" in out:
+        out["tags"] = list(out["tags"])
+    for key, value in list(out.items()):
+        if isinstance(value, (datetime, timedelta)):
+            out[key] = jsonable(value)
+    if any(key in given for key in _SCHEDULE_OPTIONS):
+        out["schedules"] = [s.to_dict() for s in schedules]
+    return out
 
 
 # Options of Prefect's to_deployment/serve that need a Prefect server; accepted and ignored.
@@ -249,18 +289,17 @@ def _ignore_prefect_only(opts: Mapping[str, Any]) -> None:
         raise UsageError(f"unknown deployment option(s): {', '.join(unknown)}")
 
 
-def _check_defaults(flow: Flow, parameters: Mapping[str, Any]) -> dict[str, Any]:
+def _check_defaults(
+    flow: FlowDefinition[..., Any], parameters: Mapping[str, Any]
+) -> dict[str, Any]:
     """Coerce default parameters ("5" → 5); required ones may still come per run."""
-    from dockyard.core.parameters import jsonable
-    from dockyard.errors import ParameterError
-
     try:
         validated = flow.validate_parameters(parameters)
     except ParameterError as exc:
         wrong = [e for e in exc.errors if e.get("type") != "missing"]
         if not wrong:
             return dict(parameters)
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in wrong)
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in wrong)  # type: ignore[call-overload]
         raise ParameterError(f"default parameters of flow {flow.name!r}: {detail}", wrong) from None
     return {k: jsonable(validated[k]) if k in validated else v for k, v in parameters.items()}
 
@@ -277,16 +316,15 @@ def _positive_or_none(field_name: str, value: Any) -> int | None:
     return number
 
 
-E = TypeVar("E", bound=StrEnum)
-
-
-def policy(enum: type[E], field_name: str, value: Any) -> E:
-    """Parse a policy name, with an error listing the valid ones."""
-    try:
-        return enum(str(value).lower())
-    except ValueError:
-        valid = ", ".join(e.value for e in enum)
-        raise UsageError(f"{field_name}: {value!r} is not one of {valid}") from None
+def check_unique(deployments: Iterable[Deployment]) -> None:
+    """Refuse two deployments with one full name (one would silently replace the other)."""
+    seen: set[str] = set()
+    for deployment in deployments:
+        if deployment.full_name in seen:
+            raise UsageError(
+                f"deployment {deployment.full_name!r} is given twice; give each a different name"
+            )
+        seen.add(deployment.full_name)
 
 
 def full_names(deployments: Iterable[Deployment]) -> list[str]:

@@ -6,14 +6,13 @@ Every check returns the normalised value or raises: ``TypeError`` for a wrong ki
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypedDict
 
+from dockyard.core.names import check_name
 from dockyard.errors import UsageError
 
 logger = logging.getLogger("dockyard.flows")
@@ -29,7 +28,6 @@ PREFECT_ONLY_OPTIONS = (
     "cache_result_in_memory",
 )  # fmt: skip
 """Prefect options dockyard accepts and stores but does not use."""
-_BANNED_NAME_CHARS = "/%?#\\"
 _logged_ignored: set[str] = set()
 
 
@@ -61,44 +59,12 @@ class DeploymentOptions(TypedDict, total=False):
 
 def check_flow_name(name: Any) -> str:
     """Return ``name`` if it can appear in a URL path segment, else raise UsageError."""
-    if not isinstance(name, str):
-        hint = " (did you mean to call it?)" if callable(name) else ""
-        raise TypeError(f"flow name must be a str, got {type(name).__name__}{hint}")
-    problem = _name_problem(name)
-    if problem:
-        raise UsageError(f"flow name {name!r} is not allowed: {problem}")
-    return name
-
-
-def _name_problem(name: str) -> str | None:
-    if not name:
-        return "it is empty"
-    if name != name.strip():
-        return "remove the leading/trailing whitespace"
-    bad = [c for c in name if c in _BANNED_NAME_CHARS or ord(c) < 32 or ord(c) == 127]
-    if bad:
-        return f"it contains {bad[0]!r}; do not use / % ? # \\ or control characters"
-    return None
+    return check_name("flow", name)
 
 
 def default_name(fn: Callable[..., Any]) -> str:
     name = getattr(fn, "__name__", None) or type(fn).__name__
     return name.replace("_", "-").replace("<lambda>", "unknown-lambda")
-
-
-def source_file(fn: Callable[..., Any]) -> str | None:
-    try:
-        path = inspect.getsourcefile(inspect.unwrap(fn))
-    except (TypeError, OSError):
-        return None
-    return str(Path(path).resolve()) if path and Path(path).is_file() else None
-
-
-def file_hash(fn: Callable[..., Any]) -> str | None:
-    path = source_file(fn)
-    if path is None:
-        return None
-    return hashlib.md5(Path(path).read_bytes(), usedforsecurity=False).hexdigest()
 
 
 def check_option_names(where: str, options: Mapping[str, Any]) -> None:
@@ -144,13 +110,13 @@ def check_hooks(kind: str, hooks: Any) -> list[Callable[..., Any]]:
     if hooks is None:
         return []
     try:
-        hooks = list(hooks)
+        checked: list[Callable[..., Any]] = list(hooks)
     except TypeError:
         raise TypeError(f"on_{kind} must be a list of callables: on_{kind}=[hook]") from None
-    for hook in hooks:
+    for hook in checked:
         if not callable(hook):
             raise TypeError(f"on_{kind} must contain callables, got {type(hook).__name__}")
-    return hooks
+    return checked
 
 
 def log_ignored(options: Mapping[str, Any]) -> None:

@@ -80,7 +80,9 @@ def validate_parameters(
         instance = model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise _parameter_error(flow_name or _default_name(fn), exc) from None
-    values = {field.alias: getattr(instance, key) for key, field in model.model_fields.items()}
+    # Every field has its parameter's name as alias (``_field``); the ``or`` is for the type.
+    fields = model.model_fields.items()
+    values = {(field.alias or key): getattr(instance, key) for key, field in fields}
     values.update(instance.model_extra or {})
     return values
 
@@ -144,7 +146,11 @@ def _field(param: inspect.Parameter, position: int) -> tuple[Any, FieldInfo]:
     annotation = param.annotation
     if annotation is inspect.Parameter.empty or isinstance(annotation, str):
         annotation = Any
-    info = {"alias": param.name, "title": param.name, "json_schema_extra": {"position": position}}
+    info: dict[str, Any] = {
+        "alias": param.name,
+        "title": param.name,
+        "json_schema_extra": {"position": position},
+    }
     default = param.default
     if isinstance(default, FieldInfo):  # `x: int = Field(5, ge=0)`
         return typing.Annotated[annotation, default], pydantic.Field(**info)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from dockyard.core.deployments import CatchupPolicy, OverlapPolicy
+from dockyard.core.policies import CatchupPolicy, OverlapPolicy
 from dockyard.core.schedules import Schedule, count_fires, fire_times, latest_fire, next_fire
 
 MISSED_COUNT_CAP = 100_000

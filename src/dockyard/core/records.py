@@ -1,4 +1,4 @@
-"""Plain result objects the state store returns, and the slot key rule (no SQL here)."""
+"""Plain records the state store takes and returns, and the slot key rule (no SQL here)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dockyard.core.policies import PauseReason, Trigger
 from dockyard.core.states import RunState
 
-PAUSED_BY_USER = "user"
-"""Paused with ``dockyard pause`` or the API."""
-PAUSED_BY_SHUTDOWN = "shutdown"
-"""Paused by a shutdown drain with ``pause_on_shutdown``; serve resumes it on start."""
-PAUSED_BY_CONFIG = "config"
-"""Paused because the deployment's configuration says ``paused: true``."""
-PAUSED_REASONS = frozenset({PAUSED_BY_USER, PAUSED_BY_SHUTDOWN, PAUSED_BY_CONFIG})
+PAUSED_BY_USER = PauseReason.USER
+PAUSED_BY_SHUTDOWN = PauseReason.SHUTDOWN
+PAUSED_BY_CONFIG = PauseReason.CONFIG
+PAUSED_REASONS = frozenset(PauseReason)
 
-TRIGGERS = frozenset({"schedule", "catchup", "manual", "retry"})
+TRIGGERS = frozenset(Trigger)
 LOG_STREAMS = frozenset({"stdout", "stderr", "dockyard"})
 
 
@@ -44,7 +42,7 @@ class DeploymentRecord:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> DeploymentRecord:
+    def from_row(cls, row: Mapping[Any, Any]) -> DeploymentRecord:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
@@ -85,7 +83,7 @@ class RunRecord:
         return (self.ended_at - self.started_at).total_seconds()
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+    def from_row(cls, row: Mapping[Any, Any]) -> RunRecord:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["state"] = RunState(values["state"])
         return cls(**values)

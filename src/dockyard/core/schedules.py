@@ -14,22 +14,27 @@ Wall-clock rules (cron, rrule and whole-day intervals), shared so all three agre
   so ``0 * * * *`` fires in every distinct UTC hour (Vixie cron treats wildcard-hour jobs the
   same way).
 * Instants are de-duplicated: several gap wall times that land on one instant fire once.
+
+A new kind of schedule is one class here: a ``Schedule`` subclass with ``kind`` and
+``config_keys`` (see ``dockyard.core.schedule_base``); ``schedule_from_dict`` finds it by kind.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import islice
+from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rruleset, rrulestr
 
 from dockyard.core.cron import CronSchedule
+from dockyard.core.schedule_base import SCHEDULE_KINDS, Schedule
 from dockyard.core.wallclock import instants, margin, scan, utc, wall_clock, zone
 from dockyard.errors import ScheduleError
 
@@ -40,6 +45,7 @@ __all__ = [
     "IntervalSchedule",
     "RRule",
     "RRuleSchedule",
+    "SCHEDULE_KINDS",
     "Schedule",
     "count_fires",
     "fire_times",
@@ -56,23 +62,33 @@ _DAY = timedelta(days=1)
 # --- interval ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IntervalSchedule:
+@dataclass(frozen=True, init=False)
+class IntervalSchedule(Schedule):
     """Fire at ``anchor_date + k * interval`` for every integer k.
 
     Whole-day intervals step in the wall clock of ``timezone`` (a daily 09:00 Berlin anchor
     stays 09:00 local across DST, as in Prefect); any other interval steps in absolute time.
-    A naive ``anchor_date`` is read in ``timezone``; default 2020-01-01T00:00 there.
+    ``interval`` is a timedelta or seconds. ``anchor_date`` is a datetime or an ISO string;
+    a naive one is read in ``timezone``; default 2020-01-01T00:00 there.
     """
 
-    interval: timedelta | float  # normalised to a timedelta
-    anchor_date: datetime | None = None
-    timezone: str = "UTC"
+    kind: ClassVar[str] = "interval"
+    config_keys: ClassVar[tuple[str, ...]] = ("timezone", "anchor_date")
 
-    def __post_init__(self) -> None:
-        tz = zone(self.timezone)
-        object.__setattr__(self, "interval", _to_interval(self.interval))
-        anchor = DEFAULT_ANCHOR if self.anchor_date is None else self.anchor_date
+    interval: timedelta
+    anchor_date: datetime  # aware, in ``timezone``
+    timezone: str
+
+    def __init__(
+        self,
+        interval: timedelta | float,
+        anchor_date: datetime | str | None = None,
+        timezone: str = "UTC",
+    ) -> None:
+        object.__setattr__(self, "timezone", timezone)
+        tz = zone(timezone)
+        object.__setattr__(self, "interval", _to_interval(interval))
+        anchor: object = DEFAULT_ANCHOR if anchor_date is None else anchor_date
         if isinstance(anchor, str):
             try:
                 anchor = datetime.fromisoformat(anchor)
@@ -159,13 +175,16 @@ def _to_interval(value: object) -> timedelta:
 
 
 @dataclass(frozen=True)
-class RRuleSchedule:
+class RRuleSchedule(Schedule):
     """An RFC 5545 recurrence rule, iterated in the wall clock of ``timezone``.
 
     Without DTSTART the rule starts at 2020-01-01T00:00 local. A DTSTART with ``Z`` or ``TZID``
     fixes the start instant, which is then read in ``timezone``'s wall clock; UNTIL is compared
     as wall-clock time.
     """
+
+    kind: ClassVar[str] = "rrule"
+    config_keys: ClassVar[tuple[str, ...]] = ("timezone",)
 
     rrule: str
     timezone: str = "UTC"
@@ -232,8 +251,6 @@ def _parse_dtstart(token: str, tz: ZoneInfo) -> datetime:
     return naive if zone is None else wall_clock(naive.replace(tzinfo=zone), tz)
 
 
-Schedule = CronSchedule | IntervalSchedule | RRuleSchedule
-
 # Prefect-compatible names (``prefect.schedules.Cron`` etc.), first argument positional.
 Cron = CronSchedule
 Interval = IntervalSchedule
@@ -292,43 +309,43 @@ def latest_fire(schedules: Sequence[Schedule], at_or_before: datetime) -> dateti
 
 # --- config -----------------------------------------------------------------------------------
 
-_KINDS = ("cron", "interval", "rrule")
-_ONLY_FOR = {"anchor_date": "interval", "day_or": "cron", "seconds": "cron"}
-_KEYS = {*_KINDS, "timezone", *_ONLY_FOR}
+
+def _option_owners() -> tuple[list[str], dict[str, list[str]]]:
+    """Config keys every kind accepts, and the others → the kinds that accept them (by name)."""
+    kinds = list(SCHEDULE_KINDS.values())
+    keys = sorted({key for cls in kinds for key in cls.config_keys})
+    owners = {key: [cls.kind for cls in kinds if key in cls.config_keys] for key in keys}
+    shared = [key for key, names in owners.items() if len(names) == len(kinds)]
+    return shared, {key: names for key, names in owners.items() if key not in shared}
 
 
 def schedule_from_dict(data: Mapping[str, object], path: str = "schedule") -> Schedule:
     """Build a schedule from its config form; errors name ``path`` and the bad field."""
+    kinds = ", ".join(SCHEDULE_KINDS)
     if not isinstance(data, Mapping):
-        raise ScheduleError(f"{path}: must be a mapping with one of cron, interval, rrule")
-    unknown = sorted(str(k) for k in data if k not in _KEYS)
+        raise ScheduleError(f"{path}: must be a mapping with one of {kinds}")
+    shared, only_for = _option_owners()
+    allowed = {*SCHEDULE_KINDS, *shared, *only_for}
+    unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
-        raise ScheduleError(f"{path}: unknown key {unknown[0]!r} (allowed: {', '.join(_KEYS)})")
-    kinds = [k for k in _KINDS if k in data]
-    if len(kinds) != 1:
-        raise ScheduleError(f"{path}: give exactly one of cron, interval, rrule")
-    kind = kinds[0]
-    for key, owner in _ONLY_FOR.items():
-        if key in data and owner != kind:
-            raise ScheduleError(f"{path}.{key}: only applies to {owner} schedules")
-    for key in ("day_or", "seconds"):
-        if key in data and not isinstance(data[key], bool):
-            raise ScheduleError(f"{path}.{key}: must be true or false, got {data[key]!r}")
-    options = {k: v for k, v in data.items() if k != kind}
-    build: Callable[..., Schedule] = {
-        "cron": CronSchedule,
-        "interval": IntervalSchedule,
-        "rrule": RRuleSchedule,
-    }[kind]
+        raise ScheduleError(f"{path}: unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
+    given = [k for k in SCHEDULE_KINDS if k in data]
+    if len(given) != 1:
+        raise ScheduleError(f"{path}: give exactly one of {kinds}")
+    cls = SCHEDULE_KINDS[given[0]]
+    for key, owners in only_for.items():
+        if key in data and cls.kind not in owners:
+            raise ScheduleError(f"{path}.{key}: only applies to {' or '.join(owners)} schedules")
+    options = {k: v for k, v in data.items() if k != cls.kind}
     try:
-        return build(data[kind], **options)
+        return cls.from_config(data[cls.kind], options)
     except ScheduleError as exc:
         raise ScheduleError(f"{path}.{exc.message}") from None
 
 
 def make_schedules(
     *,
-    interval: object = None,
+    interval: timedelta | float | Iterable[timedelta | float] | None = None,
     cron: str | Iterable[str] | None = None,
     rrule: str | Iterable[str] | None = None,
     schedules: Iterable[Schedule | Mapping[str, object]] | None = None,
@@ -343,8 +360,9 @@ def make_schedules(
         raise ScheduleError("anchor_date: only applies to interval schedules")
     tz = timezone or "UTC"
     if interval is not None:
-        many = isinstance(interval, Iterable) and not isinstance(interval, str)
-        return [IntervalSchedule(v, anchor_date, tz) for v in (interval if many else [interval])]
+        if isinstance(interval, str) or not isinstance(interval, Iterable):
+            interval = [interval]
+        return [IntervalSchedule(v, anchor_date, tz) for v in interval]
     if cron is not None:
         return [CronSchedule(c, tz) for c in ([cron] if isinstance(cron, str) else cron)]
     if rrule is not None:
@@ -357,3 +375,13 @@ def make_schedules(
             raise ScheduleError(f"schedules[{i}]: expected a schedule or a mapping, got {item!r}")
         result.append(item)
     return result
+
+
+def upcoming(schedules: Sequence[Schedule], after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire times strictly after ``after``, merged across ``schedules``."""
+    times: list[datetime] = []
+    point = after
+    while len(times) < count and (t := next_fire(schedules, point)) is not None:
+        times.append(t)
+        point = t
+    return times

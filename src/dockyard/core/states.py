@@ -1,8 +1,12 @@
-"""Run states and the legal transitions between them (a pure table)."""
+"""Run states, the legal transitions between them (a pure table), and the run and state
+objects flow hooks receive."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class RunState(StrEnum):
@@ -67,3 +71,43 @@ def parse_state(value: str) -> RunState:
     from dockyard.errors import UsageError
 
     raise UsageError(f"unknown run state {value!r}; use one of: {names}")
+
+
+@dataclass
+class FlowRun:
+    """The run a hook is called for (Prefect's ``flow_run`` argument)."""
+
+    id: str
+    name: str | None
+    deployment: str | None
+    parameters: dict[str, Any]
+    attempt: int = 1
+    scheduled_at: datetime | None = None
+
+
+@dataclass
+class State:
+    """The state a hook is called with (Prefect's ``state`` argument)."""
+
+    type: RunState
+    message: str | None = None
+    result: object = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.type.value
+
+    def is_running(self) -> bool:
+        return self.type is RunState.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is RunState.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is RunState.FAILED
+
+    def is_cancelled(self) -> bool:
+        return self.type is RunState.CANCELLED
+
+    def is_crashed(self) -> bool:
+        return self.type is RunState.CRASHED

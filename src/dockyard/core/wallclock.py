@@ -1,6 +1,6 @@
-"""Wall-clock time for schedules: timezones, DST gaps and folds (see ``dockyard.schedules``).
+"""Wall-clock time for schedules: timezones, DST gaps and folds (see ``dockyard.core.schedules``).
 
-The rules every schedule kind follows are in ``dockyard.schedules``' docstring; these helpers
+The rules every schedule kind follows are in ``dockyard.core.schedules``' docstring; these helpers
 implement them, and ``scan`` walks wall times (from croniter or dateutil) to the nearest
 instant.
 """
@@ -73,14 +73,16 @@ def margin(dt: datetime, tz: ZoneInfo) -> timedelta:
     return _MARGIN if near else timedelta(0)
 
 
-def scan(walls: Iterable[datetime], tz: ZoneInfo, dt: datetime, both: bool, backward: bool):
+def scan(
+    walls: Iterable[datetime], tz: ZoneInfo, dt: datetime, both: bool, backward: bool
+) -> datetime | None:
     """Nearest instant after ``dt`` (or at/before it, ``backward``) among the wall times' instants.
 
     ``walls`` runs away from ``dt``. A wall time's instants bound every later wall time's from
     the side of ``dt`` (only fold=1 extras break plain monotonicity), so we stop as soon as the
     best candidate is no worse than that bound.
     """
-    best = None
+    best: datetime | None = None
     for wall in walls:
         found = instants(wall, tz, both)
         for t in found:

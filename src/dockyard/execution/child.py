@@ -1,10 +1,10 @@
 """Entry point of a flow-run subprocess: ``python -m dockyard.execution.child SPEC``.
 
-The serve process writes a JSON spec (entrypoint, parameters, run id, attempt…) and
-starts this module in a new session. It loads the flow, validates the parameters,
-runs one attempt with the flow's hooks, and writes a JSON result file that the serve
-process reads when the process exits. It imports nothing of the webserver stack, so
-it starts fast.
+The serve process writes a ``RunSpec`` (``execution.spec``) and starts this module in a new
+session. It loads the flow, validates the parameters, renders the run's name and reports
+it (``ChildStarted``), runs one attempt with the flow's hooks, and writes a
+``ChildResult`` that the serve process reads when the process exits. It imports nothing of
+the webserver, store or scheduler, so it starts fast.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import pickle
 import signal
 import sys
 import traceback
-from datetime import datetime
 from typing import Any
+
+from dockyard.core.states import FlowRun, RunState, State
+from dockyard.execution.spec import ChildResult, ChildStarted, RunSpec
 
 _PR_SET_PDEATHSIG = 1
 RESULT_LIMIT = 2000
@@ -61,96 +63,124 @@ def _summary(value: Any) -> str | None:
     return text if len(text) <= RESULT_LIMIT else text[:RESULT_LIMIT] + "…"
 
 
-def _write_result(path: str, **result: Any) -> None:
+def _write_json(path: str, data: dict[str, Any]) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, default=str)
+        json.dump(data, fh, default=str)
     os.replace(tmp, path)
 
 
-def _load(spec: dict[str, Any]) -> Any:
+class Reporter:
+    """Writes what the serve process reads: ``ChildStarted`` and ``ChildResult`` files."""
+
+    def __init__(self, result_path: str, started_path: str) -> None:
+        self.result_path = result_path
+        self.started_path = started_path
+
+    def started(self, name: str | None) -> None:
+        # Written (atomically) before the flow prints anything, so the serve process
+        # knows the run's name before it prefixes the run's first output line.
+        _write_json(self.started_path, ChildStarted(name).to_json())
+
+    def result(self, state: RunState, **fields: Any) -> None:
+        _write_json(self.result_path, ChildResult(state, **fields).to_json())
+
+
+def _load(spec: RunSpec) -> Any:
     from dockyard.execution.loading import load_flow
 
-    blob = spec.get("bound_instance")
-    if not blob:
-        return load_flow(spec["entrypoint"], spec["base_dir"])
+    if not spec.bound_instance:
+        return load_flow(spec.entrypoint, spec.base_dir)
     # An instance-method flow served from a script: the script is loaded as __main__
     # so the pickled instance (whose class lived in the user's __main__) resolves.
-    flow = load_flow(spec["entrypoint"], spec["base_dir"], as_main=True)
-    return flow.__get__(pickle.loads(base64.b64decode(blob)))
+    flow = load_flow(spec.entrypoint, spec.base_dir, as_main=True)
+    return flow.__get__(pickle.loads(base64.b64decode(spec.bound_instance)))
 
 
-def _flow_run(spec: dict[str, Any], parameters: dict[str, Any]) -> Any:
-    from dockyard.core.flows import FlowRun
+def _run_name(flow: Any, spec: RunSpec, parameters: dict[str, Any]) -> str | None:
+    """The run's name: the one it has, else the flow's flow_run_name for these parameters."""
+    if spec.name is not None:
+        return spec.name
+    try:
+        return flow.render_flow_run_name(parameters)
+    except Exception as exc:  # a bad template must not stop the run
+        print(f"dockyard: flow_run_name could not be rendered: {exc}", file=sys.stderr, flush=True)
+        return None
 
-    scheduled = spec.get("scheduled_at")
+
+def _flow_run(spec: RunSpec, name: str | None, parameters: dict[str, Any]) -> FlowRun:
     return FlowRun(
-        id=spec["run_id"],
-        name=spec.get("name"),
-        deployment=spec.get("deployment"),
+        id=spec.run_id,
+        name=name,
+        deployment=spec.deployment,
         parameters=parameters,
-        attempt=int(spec.get("attempt", 1)),
-        scheduled_at=datetime.fromisoformat(scheduled) if scheduled else None,
+        attempt=spec.attempt,
+        scheduled_at=spec.scheduled_at,
     )
 
 
-def run(spec: dict[str, Any]) -> int:
+def run(spec: RunSpec, report: Reporter) -> int:
     """Run one attempt; return the process exit code."""
-    from dockyard.core.flows import State, print_capture
-    from dockyard.core.states import RunState
     from dockyard.errors import DockyardError, ParameterError
 
-    result_path = spec["result_path"]
     try:
         flow = _load(spec)
-        params = dict(spec.get("parameters") or {})
-        if spec.get("enforce_parameter_schema", True):
+        params = dict(spec.parameters)
+        if spec.enforce_parameter_schema:
             params = flow.validate_parameters(params)
     except DockyardError as exc:
         print(f"dockyard: {exc}", file=sys.stderr, flush=True)
         retry = not isinstance(exc, ParameterError)
-        _write_result(result_path, state="Failed", error=str(exc), retry=retry)
+        report.result(RunState.FAILED, error=str(exc), retry=retry)
         return 1
-    flow_run = _flow_run(spec, params)
-    if spec.get("hook"):
-        flow.run_hooks(spec["hook"], flow_run, State(RunState(spec["hook_state"])))
+    name = _run_name(flow, spec, params)
+    flow_run = _flow_run(spec, name, params)
+    if spec.hook:
+        from dockyard.execution.inprocess import run_hooks
+
+        run_hooks(flow, spec.hook, flow_run, State(RunState.CRASHED))
         return 0
-    timeout = spec.get("timeout_seconds")
-    state = State(RunState.RUNNING)
+    report.started(name)
+    return _attempt(flow, flow_run, spec, report)
+
+
+def _attempt(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter) -> int:
+    from dockyard.execution.inprocess import call_fn, print_capture, run_hooks
+
+    timeout = spec.timeout_seconds
     try:
-        flow.run_hooks("running", flow_run, state)
+        run_hooks(flow, "running", flow_run, State(RunState.RUNNING))
         if timeout:
             signal.setitimer(signal.ITIMER_REAL, float(timeout))
         with print_capture(flow):
-            value = flow.call_fn(params)
+            value = call_fn(flow, flow_run.parameters)
         signal.setitimer(signal.ITIMER_REAL, 0)
     except RunCancelled:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        flow.run_hooks("cancellation", flow_run, State(RunState.CANCELLED, "cancelled"))
-        _write_result(result_path, state="Cancelled", error="cancelled")
+        run_hooks(flow, "cancellation", flow_run, State(RunState.CANCELLED, "cancelled"))
+        report.result(RunState.CANCELLED, error="cancelled")
         _kill_own_group()
         return 143
     except RunTimedOut:
         message = f"timed out after {timeout:g}s (timeout_seconds)"
         print(f"dockyard: flow run {message}", file=sys.stderr, flush=True)
-        return _failed(flow, flow_run, spec, message)
+        return _failed(flow, flow_run, spec, report, message)
     except Exception as exc:
         signal.setitimer(signal.ITIMER_REAL, 0)
         traceback.print_exc()
         sys.stderr.flush()
-        return _failed(flow, flow_run, spec, f"{type(exc).__name__}: {exc}")
-    _write_result(result_path, state="Completed", result=_summary(value))
-    flow.run_hooks("completion", flow_run, State(RunState.COMPLETED, result=value))
+        return _failed(flow, flow_run, spec, report, f"{type(exc).__name__}: {exc}")
+    report.result(RunState.COMPLETED, result=_summary(value))
+    run_hooks(flow, "completion", flow_run, State(RunState.COMPLETED, result=value))
     return 0
 
 
-def _failed(flow: Any, flow_run: Any, spec: dict[str, Any], error: str) -> int:
-    from dockyard.core.flows import State
-    from dockyard.core.states import RunState
+def _failed(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter, error: str) -> int:
+    from dockyard.execution.inprocess import run_hooks
 
-    _write_result(spec["result_path"], state="Failed", error=error, retry=True)
-    if spec.get("final_attempt", True):
-        flow.run_hooks("failure", flow_run, State(RunState.FAILED, error))
+    report.result(RunState.FAILED, error=error, retry=True)
+    if spec.final_attempt:
+        run_hooks(flow, "failure", flow_run, State(RunState.FAILED, error))
     return 1
 
 
@@ -167,16 +197,18 @@ def _kill_own_group() -> None:
 
 def main() -> int:
     with open(sys.argv[1], encoding="utf-8") as fh:
-        spec = json.load(fh)
-    _die_with_parent(int(spec["parent_pid"]))
+        envelope = json.load(fh)
+    _die_with_parent(int(envelope["parent_pid"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to dockyard, which drains
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGALRM, _on_alarm)
-    sys.path.insert(0, spec["base_dir"])
+    spec = RunSpec.from_json(envelope["spec"])
+    report = Reporter(envelope["result_path"], envelope["started_path"])
+    sys.path.insert(0, spec.base_dir)
     try:
-        return run(spec)
+        return run(spec, report)
     except RunCancelled:
-        _write_result(spec["result_path"], state="Cancelled", error="cancelled")
+        report.result(RunState.CANCELLED, error="cancelled")
         _kill_own_group()
         return 143
     finally:

@@ -1,8 +1,8 @@
-"""Running a flow in this process: ``FlowRun``, ``State``, hooks, print capture and retries.
+"""Running a flow in this process: hooks, print capture, arguments and retries.
 
 ``Flow.__call__`` runs here: validate, then attempt after attempt with the hooks around each.
 The serve process runs each attempt in a subprocess instead (``dockyard.execution.child``),
-which uses the same ``FlowRun``, ``State``, ``print_capture`` and ``Flow.run_hooks``.
+which uses the same ``print_capture``, ``run_hooks`` and ``call_fn``.
 """
 
 from __future__ import annotations
@@ -17,63 +17,20 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 from dockyard.core import parameters as _params
-from dockyard.core.states import RunState
-
-if TYPE_CHECKING:
-    from dockyard.core.flows import Flow
+from dockyard.core.flows import FlowDefinition
+from dockyard.core.states import FlowRun, RunState, State
 
 logger = logging.getLogger("dockyard.flows")
 hook_logger = logging.getLogger("dockyard.hooks")
 print_logger = logging.getLogger("dockyard.flow_runs")
 
 
-@dataclass
-class FlowRun:
-    """The run a hook is called for (Prefect's ``flow_run`` argument)."""
-
-    id: str
-    name: str | None
-    deployment: str | None
-    parameters: dict[str, Any]
-    attempt: int = 1
-    scheduled_at: datetime | None = None
-
-
-@dataclass
-class State:
-    """The state a hook is called with (Prefect's ``state`` argument)."""
-
-    type: RunState
-    message: str | None = None
-    result: object = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.type.value
-
-    def is_running(self) -> bool:
-        return self.type is RunState.RUNNING
-
-    def is_completed(self) -> bool:
-        return self.type is RunState.COMPLETED
-
-    def is_failed(self) -> bool:
-        return self.type is RunState.FAILED
-
-    def is_cancelled(self) -> bool:
-        return self.type is RunState.CANCELLED
-
-    def is_crashed(self) -> bool:
-        return self.type is RunState.CRASHED
-
-
 @contextlib.contextmanager
-def print_capture(flow: Flow[..., Any]) -> Iterator[None]:
+def print_capture(flow: FlowDefinition[..., Any]) -> Iterator[None]:
     """While active, and if ``flow.log_prints``, route ``print`` to ``dockyard.flow_runs``.
 
     Prints to a file other than stdout are untouched; with no logging configured at
@@ -100,7 +57,7 @@ def print_capture(flow: Flow[..., Any]) -> Iterator[None]:
 # ── hooks ──────────────────────────────────────────────────────────────────────────
 
 
-def run_hooks(flow: Flow[..., Any], kind: str, flow_run: FlowRun, state: State) -> None:
+def run_hooks(flow: FlowDefinition[..., Any], kind: str, flow_run: FlowRun, state: State) -> None:
     """Call each hook as ``hook(flow, flow_run, state)``; log, never raise, its errors."""
     for hook in flow.hooks_for(kind):
         try:
@@ -124,6 +81,12 @@ def _run_coroutine_sync(awaitable: Any) -> Any:
         return pool.submit(asyncio.run, awaitable).result()
 
 
+def call_fn(flow: FlowDefinition[..., Any], parameters: Mapping[str, Any]) -> Any:
+    """Call the flow's function once with (validated) parameters; run a coroutine to the end."""
+    result = invoke(flow.fn, parameters)
+    return asyncio.run(result) if inspect.iscoroutine(result) else result
+
+
 # ── arguments ──────────────────────────────────────────────────────────────────────
 
 
@@ -144,7 +107,7 @@ def invoke(fn: Callable[..., Any], parameters: Mapping[str, Any]) -> Any:
 
 
 def bind_arguments(
-    flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    flow: FlowDefinition[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """The parameters dict of a call ``flow(*args, **kwargs)``."""
     try:
@@ -164,7 +127,7 @@ def bind_arguments(
     return params
 
 
-def new_run(flow: Flow[..., Any], parameters: dict[str, Any]) -> FlowRun:
+def new_run(flow: FlowDefinition[..., Any], parameters: dict[str, Any]) -> FlowRun:
     """A ``FlowRun`` with validated parameters and its rendered name."""
     validated = flow.validate_parameters(parameters)
     name = flow.render_flow_run_name(validated)
@@ -174,13 +137,13 @@ def new_run(flow: Flow[..., Any], parameters: dict[str, Any]) -> FlowRun:
 # ── attempts and retries ───────────────────────────────────────────────────────────
 
 
-def run_sync(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
+def run_sync(flow: FlowDefinition[..., Any], flow_run: FlowRun) -> Any:
     """Attempt the run until it succeeds or the retries run out; return or raise."""
     for attempt in range(1, flow.retries + 2):
         flow_run = _start_attempt(flow, flow_run, attempt)
         try:
             with print_capture(flow):
-                result = flow.call_fn(flow_run.parameters)
+                result = call_fn(flow, flow_run.parameters)
         except Exception as exc:
             time.sleep(_after_failure(flow, flow_run, exc))
             continue
@@ -188,7 +151,7 @@ def run_sync(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def run_async(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
+async def run_async(flow: FlowDefinition[..., Any], flow_run: FlowRun) -> Any:
     """``run_sync`` for an async flow: awaits each attempt and sleeps without blocking."""
     for attempt in range(1, flow.retries + 2):
         flow_run = _start_attempt(flow, flow_run, attempt)
@@ -202,22 +165,22 @@ async def run_async(flow: Flow[..., Any], flow_run: FlowRun) -> Any:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _start_attempt(flow: Flow[..., Any], flow_run: FlowRun, attempt: int) -> FlowRun:
+def _start_attempt(flow: FlowDefinition[..., Any], flow_run: FlowRun, attempt: int) -> FlowRun:
     flow_run = replace(flow_run, attempt=attempt)
-    flow.run_hooks("running", flow_run, State(RunState.RUNNING))
+    run_hooks(flow, "running", flow_run, State(RunState.RUNNING))
     return flow_run
 
 
-def _after_failure(flow: Flow[..., Any], flow_run: FlowRun, exc: Exception) -> float:
+def _after_failure(flow: FlowDefinition[..., Any], flow_run: FlowRun, exc: Exception) -> float:
     """The delay before the next attempt; re-raise ``exc`` when none is left."""
     if flow_run.attempt <= flow.retries:
         logger.info("flow %r attempt %d failed: %r; retrying", flow.name, flow_run.attempt, exc)
         return flow.retry_delay_for(flow_run.attempt)
     message = f"{type(exc).__name__}: {exc}"
-    flow.run_hooks("failure", flow_run, State(RunState.FAILED, message, exc))
+    run_hooks(flow, "failure", flow_run, State(RunState.FAILED, message, exc))
     raise exc
 
 
-def _after_success(flow: Flow[..., Any], flow_run: FlowRun, result: Any) -> Any:
-    flow.run_hooks("completion", flow_run, State(RunState.COMPLETED, None, result))
+def _after_success(flow: FlowDefinition[..., Any], flow_run: FlowRun, result: Any) -> Any:
+    run_hooks(flow, "completion", flow_run, State(RunState.COMPLETED, None, result))
     return result

@@ -1,7 +1,8 @@
-"""Entrypoints (``path/to/file.py:flow``): parse them and import the flow they name.
+"""Importing user code: the flow an entrypoint names, and the deployments made from it.
 
-Used by the serve process's probe and by each run's subprocess, so this module (and
-``flows``/``parameters``) must import quickly: no web, database or docker imports.
+Only ever used in a process that may hold the user's code: a run's child, the probe
+subprocess, ``dockyard build`` and a user's own script calling ``flow.serve()``; never by
+the serve process itself. It must import quickly: no web, database or docker imports.
 """
 
 from __future__ import annotations
@@ -13,50 +14,17 @@ import os
 import sys
 import traceback
 import types
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dockyard.core.entrypoints import Entrypoint, parse_entrypoint
+from dockyard.core.flows import FlowDefinition
 from dockyard.errors import EntrypointError
-
-if TYPE_CHECKING:
-    from dockyard.core.flows import Flow
-
-
-@dataclass(frozen=True)
-class Entrypoint:
-    """A flow's location: a ``.py`` file (relative to a code directory) and an attribute.
-
-    ``attr`` may be dotted (``processor.process_batch``) to reach a flow on a
-    module-level object.
-    """
-
-    path: str
-    attr: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.attr}"
-
-
-def parse_entrypoint(text: str) -> Entrypoint:
-    """Parse ``path/to/file.py:func`` (the last ``:`` separates path and attribute)."""
-    path, sep, attr = text.strip().rpartition(":")
-    if not sep:
-        raise EntrypointError(f"entrypoint {text!r} has no ':'; use path/to/file.py:flow_function")
-    if not path or not attr:
-        raise EntrypointError(
-            f"entrypoint {text!r} is incomplete; use path/to/file.py:flow_function"
-        )
-    if not path.endswith(".py"):
-        raise EntrypointError(f"entrypoint {text!r}: the path must be a .py file")
-    if not all(part.isidentifier() for part in attr.split(".")):
-        raise EntrypointError(f"entrypoint {text!r}: {attr!r} is not a Python name")
-    return Entrypoint(path=path, attr=attr)
 
 
 def load_flow(
     entrypoint: Entrypoint | str, base_dir: str | os.PathLike[str] = ".", *, as_main: bool = False
-) -> Flow[..., Any]:
+) -> FlowDefinition[..., Any]:
     """Import the entrypoint's file from ``base_dir`` and return the flow it names.
 
     The file is imported under a module name derived from its absolute path, so its
@@ -105,44 +73,29 @@ def module_name_for(file: Path) -> str:
     return f"_dockyard_user_{stem}_{digest}"
 
 
-def flows_in_module(module: types.ModuleType) -> dict[str, Flow[..., Any]]:
+def flows_in_module(module: types.ModuleType) -> dict[str, FlowDefinition[..., Any]]:
     """The module-level attributes of ``module`` that are flows, by attribute name."""
-    from dockyard.core.flows import Flow
-
-    return {name: obj for name, obj in vars(module).items() if isinstance(obj, Flow)}
+    return {name: obj for name, obj in vars(module).items() if isinstance(obj, FlowDefinition)}
 
 
-def entrypoint_for(
-    flow: Flow[..., Any], base_dir: str | os.PathLike[str] = "."
-) -> Entrypoint | None:
-    """Best-effort entrypoint of an already imported flow, relative to ``base_dir``.
-
-    Finds the module-level name holding the flow (or, for a flow bound to an instance,
-    the name holding that instance). Returns None if the file is outside ``base_dir`` or
-    no module-level name refers to it (e.g. an instance created under ``__main__`` guard
-    of a module imported under another name).
-    """
-    file = flow.source_file
-    module = sys.modules.get(getattr(flow.fn, "__module__", "") or "")
-    if file is None or module is None:
-        return None
+def source_file(fn: Any) -> str | None:
+    """Absolute path of the file that defines ``fn``, if it has one."""
     try:
-        rel = Path(file).resolve().relative_to(Path(base_dir).resolve())
-    except ValueError:
+        path = inspect.getsourcefile(inspect.unwrap(fn))
+    except (TypeError, OSError):
         return None
-    attr = _attr_name_in(module, flow)
-    return Entrypoint(rel.as_posix(), attr) if attr else None
+    return str(Path(path).resolve()) if path and Path(path).is_file() else None
+
+
+def file_hash(fn: Any) -> str | None:
+    """md5 of the file defining ``fn``: a flow's default version."""
+    path = source_file(fn)
+    if path is None:
+        return None
+    return hashlib.md5(Path(path).read_bytes(), usedforsecurity=False).hexdigest()
 
 
 # ── helpers ────────────────────────────────────────────────────────────────────────
-
-
-def _attr_name_in(module: types.ModuleType, flow: Flow[..., Any]) -> str | None:
-    target = flow.bound_instance if flow.bound_instance is not None else flow
-    for name, obj in vars(module).items():
-        if obj is target:
-            return f"{name}.{flow.fn.__name__}" if flow.bound_instance is not None else name
-    return None
 
 
 def _prepend_sys_path(*dirs: Path) -> None:
@@ -153,9 +106,7 @@ def _prepend_sys_path(*dirs: Path) -> None:
         sys.path.insert(0, entry)
 
 
-def _resolve_attr(module: types.ModuleType, ep: Entrypoint) -> Flow[..., Any]:
-    from dockyard.core.flows import Flow
-
+def _resolve_attr(module: types.ModuleType, ep: Entrypoint) -> FlowDefinition[..., Any]:
     obj: Any = module
     for part in ep.attr.split("."):
         if not hasattr(obj, part):
@@ -164,7 +115,7 @@ def _resolve_attr(module: types.ModuleType, ep: Entrypoint) -> Flow[..., Any]:
                 f"{ep.path} has no flow {ep.attr!r}; flows defined there: {available}"
             )
         obj = getattr(obj, part)
-    if not isinstance(obj, Flow):
+    if not isinstance(obj, FlowDefinition):
         raise EntrypointError(f"{ep} is {_describe(obj)}, not a flow: decorate it with @flow")
     return obj
 

@@ -1,10 +1,11 @@
-"""Check a code revision in a throwaway process: ``python -m dockyard.execution.probe SPEC``.
+"""Load user code in a throwaway process: ``python -m dockyard.execution.probe REQUEST``.
 
-Before dockyard switches to a new revision of git-sourced code it loads, here, every
-entrypoint the deployments use (or the dockyard.yaml that lists them), so a commit
-with a syntax error, a missing flow or a broken YAML file is refused without the
-serve process importing it. Prints one JSON line: ``{"ok": true, "deployments": [...]}``
-or ``{"ok": false, "error": "..."}``; exit code 0 or 1.
+The serve process never imports the user's code. Before it serves local code, and
+before it switches to a new revision of git-sourced code, it asks this process to load
+every entrypoint (or the dockyard.yaml that lists them) and to make the deployments.
+A commit with a syntax error, a missing flow or a broken YAML file is refused without
+the serve process importing it. Prints one JSON line, a ``ProbeResult``: the
+deployments as ``Deployment.to_spec()`` dicts, or the error; exit code 0 or 1.
 """
 
 from __future__ import annotations
@@ -12,42 +13,49 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from dockyard.core.deployments import Deployment, check_unique
+from dockyard.execution.spec import ProbeRequest, ProbeResult
 
 
-def check(spec: dict[str, Any]) -> list[str]:
-    """Load what ``spec`` names under its path; return the deployment names it defines."""
+def check(request: ProbeRequest) -> list[Deployment]:
+    """The deployments ``request`` describes, made from the code under its root."""
     from dockyard.config import load_config
-    from dockyard.execution import loader
+    from dockyard.execution import deploying
 
-    root = Path(spec["path"])
+    root = Path(request.root)
     sys.path.insert(0, str(root))
-    if spec.get("config"):
-        config_path = root / spec["config"]
-        deployments = loader.from_config(load_config(config_path), config_path)
-        from dockyard.service.serving import check_unique
+    stamp = {"source_key": request.source_key, "revision": request.revision}
+    if request.config:
+        config_path = root / request.config
+        base_dir = root if request.config_base == "root" else None
+        return deploying.from_config(load_config(config_path), config_path, base_dir, **stamp)
+    made = [
+        deploying.from_entrypoint(e.entrypoint, root, e.options, name=e.name, **stamp)
+        for e in request.entrypoints
+    ]
+    check_unique(made)
+    return made
 
-        check_unique(deployments)
-        return [d.full_name for d in deployments]
-    from dockyard.execution.loading import load_flow
 
-    return [load_flow(entrypoint, root).name for entrypoint in spec.get("entrypoints", [])]
+def result_for(request: ProbeRequest) -> ProbeResult:
+    """``check`` as a ``ProbeResult``: every failure becomes a one-line error."""
+    from dockyard.errors import DockyardError
+
+    try:
+        made = check(request)
+    except DockyardError as exc:
+        return ProbeResult(False, str(exc), exc.exit_code, type(exc).__name__)
+    except Exception as exc:  # anything user code raises while loading
+        return ProbeResult(False, f"{type(exc).__name__}: {exc}")
+    return ProbeResult(True, deployments=tuple(d.to_spec() for d in made))
 
 
 def main() -> int:
-    from dockyard.errors import DockyardError
-
-    spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    try:
-        names = check(spec)
-    except DockyardError as exc:
-        print(json.dumps({"ok": False, "error": str(exc)}), flush=True)
-        return 1
-    except Exception as exc:  # anything user code raises while loading
-        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
-        return 1
-    print(json.dumps({"ok": True, "deployments": names}), flush=True)
-    return 0
+    request = ProbeRequest.from_json(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))
+    result = result_for(request)
+    print(result.to_line(), flush=True)
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

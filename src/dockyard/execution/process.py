@@ -1,7 +1,9 @@
-"""Flow-run subprocesses: start, stream output, stop with their whole process group.
+"""Flow-run and probe subprocesses: start, stream output, stop with the whole process group.
 
 This is the only module that starts or signals processes. Each run is started in a
 new session (its own process group) so cancelling it reaches everything it spawned.
+``SubprocessExecutor`` is the ``Executor`` the serve process uses: a fresh interpreter
+(``python -m dockyard.execution.child``) per attempt.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-LineSink = Callable[[str, str], Awaitable[None] | None]
-"""Called with (stream, line) for every line the run prints."""
+from dockyard.execution.spec import (
+    ChildResult,
+    ChildStarted,
+    LineSink,
+    ProbeRequest,
+    ProbeResult,
+    RunOutcome,
+    RunSpec,
+)
 
 MAX_LINE = 16_384
 SECRET_ENV = frozenset(
@@ -27,24 +35,11 @@ SECRET_ENV = frozenset(
 """dockyard's own secrets: flow code (and what it logs) never sees them."""
 
 
-@dataclass
-class RunOutcome:
-    """How a run's process ended, as the serve process saw it."""
-
-    exit_code: int | None
-    result: dict[str, Any] | None
-    """The JSON the child wrote, or None when it died without writing one."""
-
-    @property
-    def signal(self) -> int | None:
-        if self.exit_code is not None and self.exit_code < 0:
-            return -self.exit_code
-        return None
-
-    def describe_exit(self) -> str:
-        if self.signal:
-            return f"process killed by {signal.Signals(self.signal).name}"
-        return f"process exited with code {self.exit_code} without reporting a result"
+def describe_exit(exit_code: int | None) -> str:
+    """Why a process that did not report ended: the signal that killed it, or its code."""
+    if exit_code is not None and exit_code < 0:
+        return f"process killed by {signal.Signals(-exit_code).name}"
+    return f"process exited with code {exit_code} without reporting a result"
 
 
 @dataclass
@@ -54,6 +49,7 @@ class RunProcess:
     process: asyncio.subprocess.Process
     spec_path: Path
     result_path: Path
+    started_path: Path
     readers: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -73,7 +69,13 @@ class RunProcess:
         await asyncio.gather(*self.readers, return_exceptions=True)
         # Whatever the flow left behind in its group goes with it.
         self.signal_group(signal.SIGKILL)
-        return RunOutcome(code, _read_result(self.result_path))
+        data = _read_json(self.result_path)
+        return RunOutcome(code, ChildResult.from_json(data) if data else None)
+
+    def started(self) -> ChildStarted | None:
+        """What the child reported before running the flow, once it has."""
+        data = _read_json(self.started_path)
+        return ChildStarted.from_json(data) if data is not None else None
 
     async def stop(self, kill_after: float) -> None:
         """SIGTERM the group; SIGKILL it if the run is still there after ``kill_after``."""
@@ -89,11 +91,11 @@ class RunProcess:
         self.signal_group(signal.SIGKILL)
 
     def cleanup(self) -> None:
-        for path in (self.spec_path, self.result_path):
+        for path in (self.spec_path, self.result_path, self.started_path):
             path.unlink(missing_ok=True)
 
 
-def _read_result(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -101,18 +103,33 @@ def _read_result(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+class SubprocessExecutor:
+    """Starts each attempt in a fresh interpreter; spec and result files live in ``work_dir``."""
+
+    def __init__(self, work_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.work_dir = work_dir
+        self.env = env or {}
+
+    async def start(self, spec: RunSpec, sink: LineSink) -> RunProcess:
+        return await start_run(spec, work_dir=self.work_dir, sink=sink, env=self.env)
+
+
 async def start_run(
-    spec: dict[str, Any], *, work_dir: Path, sink: LineSink, env: dict[str, str] | None = None
+    spec: RunSpec, *, work_dir: Path, sink: LineSink, env: dict[str, str] | None = None
 ) -> RunProcess:
     """Write the spec and start ``python -m dockyard.execution.child`` for it."""
-    run_key = (
-        f"{spec['run_id']}-{spec.get('attempt', 1)}{'-' + spec['hook'] if spec.get('hook') else ''}"
-    )
-    spec_path = work_dir / f"{run_key}.spec.json"
-    result_path = work_dir / f"{run_key}.result.json"
+    spec_path = work_dir / f"{spec.key}.spec.json"
+    result_path = work_dir / f"{spec.key}.result.json"
+    started_path = work_dir / f"{spec.key}.started.json"
     result_path.unlink(missing_ok=True)
-    full = {**spec, "result_path": str(result_path), "parent_pid": os.getpid()}
-    spec_path.write_text(json.dumps(full, default=str), encoding="utf-8")
+    started_path.unlink(missing_ok=True)
+    envelope = {
+        "spec": spec.to_json(),
+        "result_path": str(result_path),
+        "started_path": str(started_path),
+        "parent_pid": os.getpid(),
+    }
+    spec_path.write_text(json.dumps(envelope, default=str), encoding="utf-8")
     child_env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     child_env.update({**(env or {}), "PYTHONUNBUFFERED": "1"})
     process = await asyncio.create_subprocess_exec(
@@ -120,7 +137,7 @@ async def start_run(
         "-m",
         "dockyard.execution.child",
         str(spec_path),
-        cwd=spec["base_dir"],
+        cwd=spec.base_dir,
         env=child_env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -128,7 +145,7 @@ async def start_run(
         start_new_session=True,
         limit=MAX_LINE * 4,
     )
-    handle = RunProcess(process, spec_path, result_path)
+    handle = RunProcess(process, spec_path, result_path, started_path)
     assert process.stdout is not None and process.stderr is not None
     handle.readers = [
         asyncio.create_task(_pump(process.stdout, "stdout", sink)),
@@ -153,23 +170,18 @@ async def _pump(stream: asyncio.StreamReader, name: str, sink: LineSink) -> None
             await outcome
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    ok: bool
-    error: str | None = None
-    deployments: tuple[str, ...] = ()
-
-
-async def probe(spec: dict[str, Any], *, work_dir: Path, limit_seconds: float) -> ProbeResult:
+async def probe(request: ProbeRequest, *, work_dir: Path, limit_seconds: float) -> ProbeResult:
     """Load a code revision in ``python -m dockyard.execution.probe`` with a time limit."""
-    spec_path = work_dir / f"probe-{os.getpid()}-{id(spec)}.json"
-    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    spec_path = work_dir / f"probe-{os.getpid()}-{id(request)}.json"
+    spec_path.write_text(json.dumps(request.to_json()), encoding="utf-8")
+    child_env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "dockyard.execution.probe",
         str(spec_path),
-        cwd=spec["path"],
+        cwd=request.root,
+        env=child_env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -194,8 +206,6 @@ def _probe_result(out: str, err: str) -> ProbeResult:
         except ValueError:
             continue
         if isinstance(data, dict) and "ok" in data:
-            return ProbeResult(
-                bool(data["ok"]), data.get("error"), tuple(data.get("deployments", ()))
-            )
+            return ProbeResult.from_json(data)
     last = (err.strip().splitlines() or ["no output"])[-1]
     return ProbeResult(False, f"the code check crashed: {last}")

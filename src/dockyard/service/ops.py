@@ -1,163 +1,219 @@
-"""What the webserver (and tests) ask of a serve process: operations and probes.
+"""What the webserver (and tests) ask of a serve process: probes and the API's operations.
 
-Mixed into ``ServeService``; every store call goes through its database thread.
+``Operations`` implements ``web.backend.Backend``. It reads the process status, the
+catalog and the store; the collaborators that exist only once the process has started
+(store, supervisor, code sources) are attached by the lifecycle in ``attach``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dockyard.core.deployments import Deployment
-from dockyard.core.records import PAUSED_BY_USER, DeploymentRecord, RunRecord
-from dockyard.core.schedules import next_fire
+from dockyard.core.policies import PauseReason, Trigger
+from dockyard.core.records import LogLine, RunRecord, StateEvent
+from dockyard.core.schedules import upcoming
+from dockyard.core.schema_check import validate_against_schema
 from dockyard.core.states import RunState
-from dockyard.errors import NotFoundError, StateStoreError
+from dockyard.errors import StateStoreError
+from dockyard.metrics import Metrics
+from dockyard.service.catalog import Catalog
+from dockyard.service.code import CodeSupervisor
+from dockyard.service.supervisor import RunSupervisor
+from dockyard.settings import Settings
+from dockyard.store.aio import AsyncStore
+from dockyard.web.backend import DeploymentView
+from dockyard.web.schemas import Health, Ready, SourceOut
 
-logger = logging.getLogger("dockyard")
+STORE_PING_SECONDS = 2.0
+NEXT_RUNS = 5
+
+
+@dataclass
+class ProcessStatus:
+    """Where the serve process is in its life; the lifecycle writes it, probes read it."""
+
+    should_exit: bool = False
+    force_exit: bool = False
+    ready: bool = False
+    draining: bool = False
+    exit_code: int = 0
+    started_at: datetime | None = None
+    last_tick: datetime | None = None
+    tick_started: datetime | None = None
+    tick_error: str | None = None
 
 
 class Operations:
-    """Webserver lifecycle, probes and the operations behind the HTTP API."""
+    """Probes, metrics and the operations behind the HTTP API."""
 
-    # Provided by ServeService.
-    settings: Any
-    store: Any
-    deployments: dict[str, Deployment]
-    runs: Any
-    last_tick: datetime | None
-    tick_started: datetime | None
-    tick_error: str | None
-    draining: bool
-    _server: Any
-    _server_task: asyncio.Task[None] | None
-    port: int | None
+    def __init__(
+        self,
+        status: ProcessStatus,
+        settings: Settings,
+        catalog: Catalog,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], datetime],
+        wake: Callable[[], None],
+        request_exit: Callable[[], None],
+    ) -> None:
+        self.status = status
+        self.settings = settings
+        self.catalog = catalog
+        self.metrics = metrics
+        self.clock = clock
+        self.wake = wake
+        self._request_exit = request_exit
+        self._store: AsyncStore | None = None
+        self._supervisor: RunSupervisor | None = None
+        self._code: CodeSupervisor | None = None
 
-    # ServeService also provides db(), clock(), wake() and _new_run().
+    def attach(self, store: AsyncStore, supervisor: RunSupervisor, code: CodeSupervisor) -> None:
+        self._store, self._supervisor, self._code = store, supervisor, code
 
-    async def start_webserver(self) -> None:
-        """Listen before start-up, so probes answer (503 "starting") from the first moment."""
-        if not self.settings.webserver:
-            return
-        from dockyard.web.app import create_app
-        from dockyard.web.auth import TokenGuard
-        from dockyard.web.server import bind, make_server
+    @property
+    def store(self) -> AsyncStore:
+        """The store; 503 (StateStoreError) until the process has opened it."""
+        if self._store is None:
+            raise StateStoreError("the serve process is starting; try again in a moment")
+        return self._store
 
-        host, port = self.settings.host, self.settings.port
-        sock = bind(host, port)
-        token = self.settings.api_token
-        guard = TokenGuard(
-            token=token.get_secret_value() if token else None,
-            token_file=self.settings.api_token_file,
-            host=host,
-        )
-        self._server = make_server(create_app(self, guard))
-        self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        self.port = sock.getsockname()[1]
-        logger.info("webserver listening on http://%s:%d", host, self.port)
-        if token is None and not guard.loopback_only and not self.settings.api_token_file:
-            logger.warning(
-                "no API token set and listening on %s: mutating API calls are refused (403); "
-                "set DOCKYARD_API_TOKEN or DOCKYARD_API_TOKEN_FILE",
-                host,
-            )
+    @property
+    def supervisor(self) -> RunSupervisor:
+        if self._supervisor is None:
+            raise StateStoreError("the serve process is starting; try again in a moment")
+        return self._supervisor
 
-    async def stop_webserver(self) -> None:
-        if self._server is None or self._server_task is None:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server_task, 10)
-
-    def health(self) -> Any:
+    # ── probes ──────────────────────────────────────────────────────────────────────
+    def health(self) -> Health:
         """Liveness: the scheduler loop has ticked within the threshold."""
-        from dockyard.web.schemas import Health
-
-        if self.last_tick is None:
+        last_tick = self.status.last_tick
+        if last_tick is None:
             return Health(status="starting", reason="the scheduler has not ticked yet")
-        age = (self.clock() - self.last_tick).total_seconds()
+        age = (self.clock() - last_tick).total_seconds()
         threshold = self.settings.health_threshold
         # A tick waiting on a slow state store is alive: readiness reports the store.
-        waiting = self.tick_started is not None and self.tick_started > self.last_tick
+        started = self.status.tick_started
+        waiting = started is not None and started > last_tick
         if age > threshold and not waiting:
             reason = f"the scheduler loop last ticked {age:.0f}s ago (threshold {threshold:g}s)"
-            return Health(status="stalled", reason=reason, last_tick=self.last_tick)
+            return Health(status="stalled", reason=reason, last_tick=last_tick)
         return Health(
-            status="ok", last_tick=self.last_tick, seconds_since_tick=age, draining=self.draining
+            status="ok", last_tick=last_tick, seconds_since_tick=age, draining=self.status.draining
         )
 
-    async def query(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call a store method for the API; 503 (StateStoreError) until the store is open."""
-        return await self.db(getattr(self._require_store(), method), *args, **kwargs)
+    async def readiness(self) -> Ready:
+        """Readiness: deployments loaded, code current, scheduling works, store answers."""
+        status = self.status
+        if status.draining:
+            return Ready(status="draining", reason="the process is shutting down")
+        if not status.ready:
+            return Ready(status="starting", reason="deployments are not loaded yet")
+        waiting = self._code.unready() if self._code is not None else None
+        if waiting:
+            return Ready(status="unavailable", reason=waiting)
+        if status.tick_error:
+            return Ready(status="unavailable", reason=f"scheduling fails: {status.tick_error}")
+        try:
+            await asyncio.wait_for(self.store.ping(), STORE_PING_SECONDS)
+        except (TimeoutError, StateStoreError) as exc:
+            reason = str(exc) or f"no answer within {STORE_PING_SECONDS:g}s"
+            return Ready(status="unavailable", reason=f"state store unreachable: {reason}")
+        return Ready(status="ready", deployments=len(self.catalog))
 
-    def _require_store(self) -> Any:
-        if self.store is None:
-            raise StateStoreError("the serve process is starting; try again in a moment")
-        return self.store
+    def metrics_text(self) -> bytes:
+        return self.metrics.render()
 
-    # ── operations (CLI, API, tests) ──────────────────────────────────────────
-    async def trigger_run(
-        self, deployment_name: str, parameters: dict[str, Any] | None = None
-    ) -> RunRecord:
-        """Create an ad-hoc run with parameters merged over the deployment's defaults."""
-        deployment = self._deployment(deployment_name)
-        self._require_store()
+    # ── deployments ─────────────────────────────────────────────────────────────────
+    async def deployments(self) -> list[DeploymentView]:
+        records = await self.store.list_deployments()
+        return [self._view(r) for r in records if r.name in self.catalog]
+
+    async def deployment(self, name: str) -> DeploymentView:
+        self.catalog.get(name)  # 404 for a deployment not served here
+        record = await self.store.get_deployment(name)
+        if record is None:
+            from dockyard.errors import NotFoundError
+
+            raise NotFoundError(f"deployment {name!r} is not registered yet")
+        last = await self.store.list_runs(deployment=name, limit=1)
+        return self._view(record, last[0] if last else None)
+
+    def _view(self, record: Any, last_run: RunRecord | None = None) -> DeploymentView:
+        deployment = self.catalog.get(record.name)
+        return DeploymentView(deployment, record, self.next_fire_times(record.name), last_run)
+
+    def next_fire_times(self, name: str, count: int = NEXT_RUNS) -> list[datetime]:
+        return upcoming(self.catalog.get(name).schedules, self.clock(), count)
+
+    async def set_paused(self, name: str, paused: bool) -> None:
+        self.catalog.get(name)
+        reason = PauseReason.USER if paused else None
+        await self.store.set_paused(name, paused, reason, now=self.clock())
+        self.wake()
+
+    # ── runs ────────────────────────────────────────────────────────────────────────
+    async def trigger_run(self, name: str, parameters: dict[str, Any] | None = None) -> RunRecord:
+        """Create an ad-hoc run with parameters merged over the deployment's defaults.
+
+        Parameters are checked against the JSON schema the probe reported, before anything
+        is written; the run's child validates them again with the flow's own signature.
+        """
+        deployment = self.catalog.get(name)
+        store = self.store
         params = {**dict(deployment.parameters), **(parameters or {})}
-        if deployment.flow is not None and deployment.enforce_parameter_schema:
-            from dockyard.core.parameters import jsonable
-
-            params = jsonable(deployment.flow.validate_parameters(params))
-        new = self._new_run(deployment, params, self.clock(), "manual")
+        if deployment.enforce_parameter_schema:
+            params = validate_against_schema(
+                deployment.parameter_schema, params, flow_name=deployment.flow_name,
+                names_only=not deployment.validate_parameters,
+            )  # fmt: skip
         # Pending in one write: the scheduler promotes a due Scheduled run on its own,
         # and could do so between two writes from here.
-        run = await self.db(self.store.create_run, replace(new, state=RunState.PENDING))
+        run = await store.create_run(deployment.new_run(params, self.clock(), Trigger.MANUAL))
         self.wake()
         return run
 
     async def cancel_run(self, run_id: str, reason: str = "cancelled on request") -> RunRecord:
-        run = await self.query("get_run", run_id)
-        if self.runs is not None and self.runs.cancel(run.id, reason):
-            return run
-        if run.state in (RunState.PENDING, RunState.SCHEDULED):
-            now = self.clock()
-            return await self.db(
-                self.store.transition,
-                run.id,
-                RunState.CANCELLED,
-                at=now,
-                message=reason,
-                ended_at=now,
-            )
-        return run
+        return await self.supervisor.cancel_run(run_id, reason)
 
-    async def set_paused(self, deployment_name: str, paused: bool) -> DeploymentRecord:
-        self._deployment(deployment_name)
-        self._require_store()
-        reason = PAUSED_BY_USER if paused else None
-        record = await self.db(
-            self.store.set_paused, deployment_name, paused, reason, now=self.clock()
+    async def list_runs(
+        self,
+        *,
+        deployment: str | None,
+        states: list[RunState] | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[RunRecord], int]:
+        filters: dict[str, Any] = dict(
+            deployment=deployment, states=states, since=since, until=until
         )
-        self.wake()
-        return record
+        runs = await self.store.list_runs(limit=limit, offset=offset, **filters)
+        return runs, await self.store.count_runs(**filters)
 
-    def _deployment(self, name: str) -> Deployment:
-        if name not in self.deployments:
-            known = ", ".join(sorted(self.deployments)) or "none"
-            raise NotFoundError(f"unknown deployment {name!r}; served here: {known}")
-        return self.deployments[name]
+    async def get_run(self, run_id: str) -> RunRecord:
+        return await self.store.get_run(run_id)
 
-    def next_fire_times(self, name: str, count: int = 5) -> list[datetime]:
-        deployment = self._deployment(name)
-        times: list[datetime] = []
-        point = self.clock()
-        while len(times) < count:
-            t = next_fire(deployment.schedules, point)
-            if t is None:
-                break
-            times.append(t)
-            point = t
-        return times
+    async def run_history(self, run_id: str) -> list[StateEvent]:
+        return await self.store.state_history(run_id)
+
+    async def run_logs(
+        self, run_id: str, *, tail: int | None = None, after_seq: int | None = None
+    ) -> list[LogLine]:
+        return await self.store.get_logs(run_id, tail=tail, after_seq=after_seq)
+
+    # ── the process ─────────────────────────────────────────────────────────────────
+    def sources(self) -> list[SourceOut]:
+        managers = self._code.managers.values() if self._code is not None else []
+        return [SourceOut(**vars(m.status)) for m in managers]
+
+    def trigger_sources(self) -> int:
+        return self._code.trigger() if self._code is not None else 0
+
+    def request_shutdown(self) -> None:
+        self._request_exit()

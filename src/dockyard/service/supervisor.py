@@ -1,8 +1,8 @@
-"""Supervising one flow run: start its process, stream its output, record its end.
+"""Supervising flow runs: start each through the executor, stream its output, record its end.
 
-The serve service decides *which* runs start; this module carries one run from
-Running to its final state (or to a retry), through the process adapter and the
-state store.
+The scheduler decides *which* runs start; the supervisor carries one run from Running to
+its final state (or to a retry), through an ``Executor`` (``execution.spec``) and the
+state store. It also owns cancelling: an active run is signalled, a waiting one withdrawn.
 """
 
 from __future__ import annotations
@@ -10,24 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from dockyard.core.deployments import Deployment
 from dockyard.core.records import RunRecord
 from dockyard.core.states import RunState
 from dockyard.errors import StateStoreError
-from dockyard.execution.process import RunOutcome, RunProcess, start_run
+from dockyard.execution.process import describe_exit
+from dockyard.execution.spec import Executor, RunHandle, RunOutcome, RunSpec
+from dockyard.store.aio import AsyncStore
 
 logger = logging.getLogger("dockyard")
 
-DbCall = Callable[..., Awaitable[Any]]
 LOG_FLUSH_SECONDS = 0.5
-LOG_FLUSH_LINES = 200
 FINISH_ATTEMPTS = 8
+CRASHED_HOOKS_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
@@ -40,10 +40,12 @@ class ActiveRun:
 
     run: RunRecord
     deployment: Deployment
-    process: RunProcess | None = None
+    process: RunHandle | None = None
     task: asyncio.Task[None] | None = None
     cancel_reason: str | None = None
     timed_out: bool = False
+    name_reported: bool = False
+    name_to_store: str | None = None
     buffer: list[tuple[datetime, str, str]] = field(default_factory=list)
 
 
@@ -58,54 +60,51 @@ class Verdict:
 
 def judge(active: ActiveRun, outcome: RunOutcome) -> Verdict:
     """The final state of an attempt, from why it stopped and what the child reported."""
-    reported = outcome.result or {}
-    state = reported.get("state")
-    if state == "Completed":
-        return Verdict(RunState.COMPLETED, None, result=reported.get("result"))
+    reported = outcome.result
+    state = reported.state if reported else None
+    if reported and state is RunState.COMPLETED:
+        return Verdict(RunState.COMPLETED, None, result=reported.result)
     if active.cancel_reason:
         return Verdict(RunState.CANCELLED, active.cancel_reason, error=active.cancel_reason)
     if active.timed_out:
-        limit = active.deployment.timeout_seconds
+        limit = active.deployment.timeout_seconds or 0
         message = f"timed out after {limit:g}s and was killed"
         return Verdict(RunState.FAILED, message, error=message, retry=True)
-    if state == "Failed":
-        error = str(reported.get("error") or "the flow failed")
-        return Verdict(RunState.FAILED, error, error=error, retry=bool(reported.get("retry")))
-    if state == "Cancelled":
+    if reported and state is RunState.FAILED:
+        error = reported.error or "the flow failed"
+        return Verdict(RunState.FAILED, error, error=error, retry=reported.retry)
+    if state is RunState.CANCELLED:
         message = "stopped by SIGTERM from outside dockyard"
         return Verdict(RunState.CANCELLED, message, error=message)
-    message = outcome.describe_exit()
+    message = describe_exit(outcome.exit_code)
     return Verdict(RunState.CRASHED, message, error=message, retry=True)
 
 
-def _run_name(deployment: Deployment, parameters: dict[str, Any]) -> str | None:
-    """The flow's flow_run_name for these parameters; a broken template names nothing."""
-    assert deployment.flow is not None
-    try:
-        return deployment.flow.render_flow_run_name(parameters)
-    except Exception as exc:  # a bad template must not stop the run
-        logger.warning("%s: flow_run_name could not be rendered: %s", deployment.full_name, exc)
-        return None
-
-
-def retry_delay(deployment: Deployment, attempt: int) -> float:
-    """Delay before retry number ``attempt`` (1 = first retry)."""
-    delay = deployment.retry_delay_seconds
-    if isinstance(delay, list | tuple):
-        if not delay:
-            return 0.0
-        return float(delay[min(attempt, len(delay)) - 1])
-    return float(delay or 0.0)
+def run_spec(run: RunRecord, deployment: Deployment) -> RunSpec:
+    """What the child needs for the next attempt of ``run``."""
+    return RunSpec(
+        run_id=run.id,
+        deployment=run.deployment,
+        entrypoint=deployment.entrypoint,
+        base_dir=deployment.base_dir,
+        parameters=run.parameters,
+        attempt=run.attempt,
+        final_attempt=run.attempt > deployment.retries,
+        name=run.name,
+        bound_instance=deployment.bound_instance,
+        enforce_parameter_schema=deployment.enforce_parameter_schema,
+        timeout_seconds=deployment.timeout_seconds,
+        scheduled_at=run.scheduled_at,
+    )
 
 
 class RunSupervisor:
-    """Starts and watches run processes; every store write goes through ``db``."""
+    """Starts and watches runs; every store write goes through ``store``."""
 
     def __init__(
         self,
-        db: DbCall,
-        store: Any,
-        work_dir: Path,
+        store: AsyncStore,
+        executor: Executor,
         *,
         kill_delay: float,
         on_start: Callable[[ActiveRun], None],
@@ -113,9 +112,8 @@ class RunSupervisor:
         out: TextIO | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.db = db
         self.store = store
-        self.work_dir = work_dir
+        self.executor = executor
         self.kill_delay = kill_delay
         self.on_start = on_start
         self.on_done = on_done
@@ -126,63 +124,64 @@ class RunSupervisor:
     def pids(self) -> set[int]:
         return {a.process.pid for a in self.active.values() if a.process is not None}
 
+    def running_in(self, deployment: str) -> bool:
+        return any(a.run.deployment == deployment for a in self.active.values())
+
     async def start(self, run: RunRecord, deployment: Deployment) -> bool:
         """Move ``run`` from Pending to Running and start its process."""
         now = self.clock()
-        fields: dict[str, Any] = {"started_at": now, "code_revision": deployment.revision}
-        if run.name is None and deployment.flow is not None:
-            fields["name"] = _run_name(deployment, run.parameters)
         try:
-            run = await self.db(self.store.transition, run.id, RunState.RUNNING, at=now, **fields)
+            run = await self.store.transition(
+                run.id, RunState.RUNNING, at=now, started_at=now, code_revision=deployment.revision
+            )
         except ValueError:
             return False  # someone else moved it (cancelled meanwhile)
-        active = ActiveRun(run, deployment)
+        active = ActiveRun(run, deployment, name_reported=run.name is not None)
         self.active[run.id] = active
         try:
-            active.process = await start_run(
-                self._spec(run, deployment), work_dir=self.work_dir, sink=self._sink(active)
+            active.process = await self.executor.start(
+                run_spec(run, deployment), self._sink(active)
             )
         except OSError as exc:
             await self._finish(active, Verdict(RunState.CRASHED, f"could not start: {exc}"))
             return True
-        await self.db(self.store.update_run, run.id, pid=active.process.pid)
+        await self.store.update_run(run.id, pid=active.process.pid)
         self.on_start(active)
         active.task = asyncio.create_task(self._supervise(active), name=f"run-{run.id}")
         return True
 
-    def _spec(self, run: RunRecord, deployment: Deployment, **extra: Any) -> dict[str, Any]:
-        return {
-            "run_id": run.id,
-            "name": run.name,
-            "deployment": run.deployment,
-            "entrypoint": deployment.entrypoint,
-            "base_dir": deployment.base_dir,
-            "bound_instance": deployment.bound_instance,
-            "parameters": run.parameters,
-            "enforce_parameter_schema": deployment.enforce_parameter_schema,
-            "attempt": run.attempt,
-            "final_attempt": run.attempt > deployment.retries,
-            "timeout_seconds": deployment.timeout_seconds,
-            "scheduled_at": run.scheduled_at.isoformat(),
-            **extra,
-        }
+    def _learn_name(self, active: ActiveRun) -> None:
+        """Take the name the child rendered, once it has reported it."""
+        if active.name_reported or active.process is None:
+            return
+        started = active.process.started()
+        if started is None:
+            return
+        active.name_reported = True
+        if started.name:
+            active.run = replace(active.run, name=started.name)
+            active.name_to_store = started.name
 
     def _sink(self, active: ActiveRun) -> Callable[[str, str], None]:
-        prefix = f"[{active.run.deployment} {active.run.name or active.run.id[:8]}]"
-
         def sink(stream: str, line: str) -> None:
-            self.out.write(f"{prefix} {line}\n")
+            # The child reports its name before the flow prints: known by the first line.
+            self._learn_name(active)
+            run = active.run
+            self.out.write(f"[{run.deployment} {run.name or run.id[:8]}] {line}\n")
             self.out.flush()
             active.buffer.append((self.clock(), stream, line))
 
         return sink
 
-    async def _flush_logs(self, active: ActiveRun) -> None:
-        if not active.buffer:
-            return
+    async def _flush(self, active: ActiveRun) -> None:
+        self._learn_name(active)
+        name, active.name_to_store = active.name_to_store, None
         lines, active.buffer = active.buffer, []
         try:
-            await self.db(self.store.append_logs, active.run.id, lines)
+            if name is not None:
+                await self.store.update_run(active.run.id, name=name)
+            if lines:
+                await self.store.append_logs(active.run.id, lines)
         except StateStoreError as exc:
             # The lines already went to the process output; the store gets the rest.
             logger.warning(
@@ -194,20 +193,19 @@ class RunSupervisor:
         assert process is not None
         waiter = asyncio.ensure_future(process.wait())
         limit = active.deployment.timeout_seconds
+        loop = asyncio.get_running_loop()
         # The child enforces timeout_seconds itself; this is the backstop for a flow
         # that blocks the child's signal handling (e.g. a long C call).
-        deadline = (
-            None if not limit else asyncio.get_running_loop().time() + limit + self.kill_delay
-        )
+        deadline = None if not limit else loop.time() + limit + self.kill_delay
         while not waiter.done():
             await asyncio.wait({waiter}, timeout=LOG_FLUSH_SECONDS)
-            await self._flush_logs(active)
-            if deadline and asyncio.get_running_loop().time() > deadline and not waiter.done():
+            await self._flush(active)
+            if deadline and loop.time() > deadline and not waiter.done():
                 active.timed_out = True
                 process.kill()
                 deadline = None
         outcome = waiter.result()
-        await self._flush_logs(active)
+        await self._flush(active)
         process.cleanup()
         await self._finish(active, judge(active, outcome))
 
@@ -231,10 +229,8 @@ class RunSupervisor:
                     logger.error(
                         "run %s ended %s but the state store refused to record it (%s); "
                         "the next start marks it Crashed",
-                        active.run.id[:8],
-                        verdict.state.value,
-                        exc,
-                    )
+                        active.run.id[:8], verdict.state.value, exc,
+                    )  # fmt: skip
                     return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -247,50 +243,46 @@ class RunSupervisor:
         """
         now = self.clock()
         if verdict.retry and run.attempt <= deployment.retries:
-            delay = retry_delay(deployment, run.attempt)
+            delay = deployment.retry_delay(run.attempt)
             message = (
                 f"retry {run.attempt} of {deployment.retries} in {delay:g}s "
                 f"after: {verdict.message}"
             )
             logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
-            await self.db(
-                self.store.transition,
-                run.id,
-                RunState.SCHEDULED,
-                at=now,
-                message=message,
-                attempt=run.attempt + 1,
-                error=verdict.error,
-                scheduled_at=now + timedelta(seconds=delay),
-            )
+            await self.store.transition(
+                run.id, RunState.SCHEDULED, at=now, message=message, attempt=run.attempt + 1,
+                error=verdict.error, scheduled_at=now + timedelta(seconds=delay),
+            )  # fmt: skip
             return True
-        await self.db(
-            self.store.transition,
-            run.id,
-            verdict.state,
-            at=now,
-            message=verdict.message,
-            ended_at=now,
-            error=verdict.error,
-            result=verdict.result,
-        )
-        if verdict.state is RunState.CRASHED:
+        await self.store.transition(
+            run.id, verdict.state, at=now, message=verdict.message, ended_at=now,
+            error=verdict.error, result=verdict.result,
+        )  # fmt: skip
+        if verdict.state is RunState.CRASHED and deployment.crashed_hooks:
             await self._crashed_hooks(run, deployment)
         return False
 
     async def _crashed_hooks(self, run: RunRecord, deployment: Deployment) -> None:
         """on_crashed hooks run in a fresh subprocess: the crashed one is gone."""
-        flow = deployment.flow
-        if flow is None or not flow.hooks_for("crashed"):
-            return
-        spec = self._spec(run, deployment, hook="crashed", hook_state="Crashed")
-        sink = self._sink(ActiveRun(run, deployment))
+        hooks = replace(run_spec(run, deployment), hook="crashed")
         try:
-            process = await start_run(spec, work_dir=self.work_dir, sink=sink)
-            await asyncio.wait_for(process.wait(), timeout=30)
+            process = await self.executor.start(hooks, self._sink(ActiveRun(run, deployment)))
+            await asyncio.wait_for(process.wait(), timeout=CRASHED_HOOKS_SECONDS)
             process.cleanup()
         except (OSError, TimeoutError):
             logger.warning("on_crashed hooks of run %s did not finish", run.id[:8])
+
+    async def cancel_run(self, run_id: str, reason: str) -> RunRecord:
+        """Stop a run: signal it when active here, withdraw it when still waiting."""
+        run = await self.store.get_run(run_id)
+        if self.cancel(run.id, reason):
+            return run
+        if run.state in (RunState.PENDING, RunState.SCHEDULED):
+            now = self.clock()
+            return await self.store.transition(
+                run.id, RunState.CANCELLED, at=now, message=reason, ended_at=now
+            )
+        return run
 
     def cancel(self, run_id: str, reason: str) -> bool:
         """Ask an active run to stop (SIGTERM, then SIGKILL after the kill delay)."""

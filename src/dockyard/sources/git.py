@@ -313,7 +313,8 @@ class GitSource:
             return []
         current = self.current()
         protected = set(self._refs) | ({current[0]} if current else set())
-        complete, partial = [], []
+        complete: list[str] = []
+        partial: list[str] = []
         for entry in self._revisions.iterdir():
             marker = self._complete / entry.name
             (complete if marker.is_file() else partial).append(entry.name)

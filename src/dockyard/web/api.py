@@ -1,4 +1,4 @@
-"""The ``/api`` routes: deployments and runs of this serve process."""
+"""The ``/api`` routes: deployments, runs and sources of this serve process."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from dockyard.core.states import parse_state
+from dockyard.core.states import RunState, parse_state
 from dockyard.errors import ParameterError, UsageError
 from dockyard.web import views
 from dockyard.web.auth import TokenGuard
+from dockyard.web.backend import Backend
 from dockyard.web.schemas import (
     Accepted,
     CreateRun,
@@ -45,22 +46,21 @@ MUTATING: dict[int | str, dict[str, Any]] = {
 }
 
 
-def build_router(service: Any, guard: TokenGuard) -> APIRouter:
+def build_router(backend: Backend, guard: TokenGuard, webhook_secret: str | None) -> APIRouter:
     router = APIRouter(responses=ERRORS)
     protected = [Depends(guard)]
-    store = views.StoreReader(service)
 
     @router.get("/deployments", response_model=list[DeploymentSummary], tags=["deployments"])
     async def list_deployments() -> Any:
         """Every deployment this process serves."""
-        return await store.deployment_summaries()
+        return [views.deployment_summary(view) for view in await backend.deployments()]
 
     @router.get(
         "/deployments/{flow}/{deployment}", response_model=DeploymentDetail, tags=["deployments"]
     )
     async def get_deployment(flow: NAME, deployment: NAME) -> Any:
         """One deployment: schedules, next 5 fire times, defaults, parameter schema, last run."""
-        return await store.deployment_detail(f"{flow}/{deployment}")
+        return views.deployment_detail(await backend.deployment(f"{flow}/{deployment}"))
 
     @router.post(
         "/deployments/{flow}/{deployment}/pause",
@@ -71,8 +71,8 @@ def build_router(service: Any, guard: TokenGuard) -> APIRouter:
     )
     async def pause(flow: NAME, deployment: NAME) -> Any:
         """Pause the schedules (persisted; stays paused across restarts until resumed)."""
-        await service.set_paused(f"{flow}/{deployment}", True)
-        return await store.deployment_detail(f"{flow}/{deployment}")
+        await backend.set_paused(f"{flow}/{deployment}", True)
+        return views.deployment_detail(await backend.deployment(f"{flow}/{deployment}"))
 
     @router.post(
         "/deployments/{flow}/{deployment}/resume",
@@ -83,8 +83,8 @@ def build_router(service: Any, guard: TokenGuard) -> APIRouter:
     )
     async def resume(flow: NAME, deployment: NAME) -> Any:
         """Resume the schedules."""
-        await service.set_paused(f"{flow}/{deployment}", False)
-        return await store.deployment_detail(f"{flow}/{deployment}")
+        await backend.set_paused(f"{flow}/{deployment}", False)
+        return views.deployment_detail(await backend.deployment(f"{flow}/{deployment}"))
 
     @router.post(
         "/deployments/{flow}/{deployment}/runs",
@@ -96,15 +96,15 @@ def build_router(service: Any, guard: TokenGuard) -> APIRouter:
     )
     async def create_run(flow: NAME, deployment: NAME, body: CreateRun | None = None) -> Any:
         """Start an ad-hoc run; parameters merge over the deployment's defaults."""
-        run = await service.trigger_run(f"{flow}/{deployment}", (body or CreateRun()).parameters)
-        return await store.run_detail(run.id)
+        run = await backend.trigger_run(f"{flow}/{deployment}", (body or CreateRun()).parameters)
+        return views.run_detail(run, await backend.run_history(run.id))
 
-    _run_routes(router, service, store, protected)
-    _process_routes(router, service, guard)
+    _run_routes(router, backend, protected)
+    _process_routes(router, backend, guard, webhook_secret)
     return router
 
 
-def _run_routes(router: APIRouter, service: Any, store: Any, protected: list[Any]) -> None:
+def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> None:
     @router.get("/runs", response_model=RunList, tags=["runs"])
     async def list_runs(
         deployment: Annotated[str | None, Query(max_length=400)] = None,
@@ -115,13 +115,18 @@ def _run_routes(router: APIRouter, service: Any, store: Any, protected: list[Any
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Any:
         """Runs, newest first, filtered by deployment, state and creation time."""
-        states = _states(state)
-        return await store.run_list(deployment, states, since, until, limit, offset)
+        runs, total = await backend.list_runs(
+            deployment=deployment, states=_states(state), since=since, until=until,
+            limit=limit, offset=offset,
+        )  # fmt: skip
+        return RunList(runs=[views.run_summary(r) for r in runs], total=total, limit=limit,
+                       offset=offset)  # fmt: skip
 
     @router.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
     async def get_run(run_id: NAME) -> Any:
         """One run with its state history, parameters, error and result."""
-        return await store.run_detail(run_id)
+        run = await backend.get_run(run_id)
+        return views.run_detail(run, await backend.run_history(run.id))
 
     @router.get(
         "/runs/{run_id}/logs",
@@ -135,11 +140,11 @@ def _run_routes(router: APIRouter, service: Any, store: Any, protected: list[Any
         follow: bool = False,
     ) -> Any:
         """The run's stored output; ``follow=true`` streams NDJSON lines until the run ends."""
-        run = await service.query("get_run", run_id)
+        run = await backend.get_run(run_id)
         if not follow:
-            lines = await service.query("get_logs", run.id, tail=tail)
+            lines = await backend.run_logs(run.id, tail=tail)
             return Logs(run_id=run.id, lines=[views.log_line(line) for line in lines])
-        return StreamingResponse(_follow(service, run.id, tail), media_type="application/x-ndjson")
+        return StreamingResponse(_follow(backend, run.id, tail), media_type="application/x-ndjson")
 
     @router.post(
         "/runs/{run_id}/cancel",
@@ -151,19 +156,20 @@ def _run_routes(router: APIRouter, service: Any, store: Any, protected: list[Any
     )
     async def cancel_run(run_id: NAME) -> Any:
         """Cancel a run: its process group is terminated and it ends Cancelled."""
-        run = await service.cancel_run(run_id, reason="cancelled through the API")
+        run = await backend.cancel_run(run_id, reason="cancelled through the API")
         return views.run_summary(run)
 
 
-def _process_routes(router: APIRouter, service: Any, guard: TokenGuard) -> None:
+def _process_routes(
+    router: APIRouter, backend: Backend, guard: TokenGuard, webhook_secret: str | None
+) -> None:
     protected = [Depends(guard)]
-    secret = service.settings.source_webhook_secret
-    webhook = WebhookAuth(secret.get_secret_value() if secret else None)
+    webhook = WebhookAuth(webhook_secret)
 
     @router.get("/sources", response_model=list[SourceOut], tags=["sources"])
     async def list_sources() -> Any:
         """Git sources: current revision, last pull, last error (credentials never shown)."""
-        return [SourceOut(**vars(m.status)) for m in service.managers.values()]
+        return backend.sources()
 
     @router.post(
         "/sources/sync",
@@ -175,7 +181,7 @@ def _process_routes(router: APIRouter, service: Any, guard: TokenGuard) -> None:
     async def sync_sources(request: Request) -> Any:
         """Pull now; also a git host's push webhook (``X-Hub-Signature-256`` with a secret)."""
         await webhook.authorize(request, guard)
-        count = service.trigger_sources()
+        count = backend.trigger_sources()
         return Accepted(detail=f"pulling {count} source(s) now")
 
     @router.post(
@@ -188,17 +194,17 @@ def _process_routes(router: APIRouter, service: Any, guard: TokenGuard) -> None:
     )
     async def shutdown() -> Any:
         """Start the same drain as SIGTERM."""
-        service.handle_exit()
+        backend.request_shutdown()
         return Accepted(detail="shutting down: draining runs in flight")
 
 
-async def _follow(service: Any, run_id: str, tail: int | None) -> AsyncIterator[bytes]:
+async def _follow(backend: Backend, run_id: str, tail: int | None) -> AsyncIterator[bytes]:
     """Yield stored lines as NDJSON until the run is in a terminal state.
 
     A quiet run still gets a ``{"keepalive": true}`` line every KEEPALIVE_SECONDS, so
     proxies and clients can tell a silent run from a dead connection.
     """
-    lines = await service.query("get_logs", run_id, tail=tail)
+    lines = await backend.run_logs(run_id, tail=tail)
     last, done, state, quiet = 0, False, "", 0.0
     while True:
         for line in lines:
@@ -211,14 +217,14 @@ async def _follow(service: Any, run_id: str, tail: int | None) -> AsyncIterator[
         if quiet >= KEEPALIVE_SECONDS:
             quiet = 0.0
             yield _ndjson({"keepalive": True})
-        run = await service.query("get_run", run_id)
+        run = await backend.get_run(run_id)
         done, state = run.state.is_terminal, run.state.value
         if not done:
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
-        lines = await service.query("get_logs", run_id, after_seq=last)
+        lines = await backend.run_logs(run_id, after_seq=last)
 
 
-def _states(values: list[str] | None) -> list[Any] | None:
+def _states(values: list[str] | None) -> list[RunState] | None:
     """``?state=failed&state=Completed`` (any case); an unknown name is a 422 on ``state``."""
     if not values:
         return None

@@ -1,10 +1,11 @@
-"""``create_app(service)``: probes, metrics and the API, served inside the serve process."""
+"""``create_app(backend)``: probes, metrics and the API, served inside the serve process.
+
+The app sees only the ``Backend`` protocol (``web.backend``), never the service itself.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,13 +24,13 @@ from dockyard.errors import (
 )
 from dockyard.web.api import build_router
 from dockyard.web.auth import TokenGuard
+from dockyard.web.backend import Backend
 from dockyard.web.schemas import Health, Problem, Ready
 
 logger = logging.getLogger("dockyard.web")
-STORE_PING_SECONDS = 2.0
 
 
-def create_app(service: Any, guard: TokenGuard) -> FastAPI:
+def create_app(backend: Backend, guard: TokenGuard, webhook_secret: str | None = None) -> FastAPI:
     """The FastAPI app of one serve process (OpenAPI at /docs and /openapi.json)."""
     app = FastAPI(
         title="dockyard",
@@ -38,16 +39,16 @@ def create_app(service: Any, guard: TokenGuard) -> FastAPI:
         responses={503: {"model": Problem, "description": "Starting or shutting down"}},
     )
     _add_error_handlers(app)
-    _add_probes(app, service)
-    app.include_router(build_router(service, guard), prefix="/api")
+    _add_probes(app, backend)
+    app.include_router(build_router(backend, guard, webhook_secret), prefix="/api")
     return app
 
 
-def _add_probes(app: FastAPI, service: Any) -> None:
+def _add_probes(app: FastAPI, backend: Backend) -> None:
     @app.get("/health", response_model=Health, responses={503: {"model": Health}}, tags=["probes"])
     async def health() -> Any:
         """Liveness: 200 while the scheduler loop ticks within the threshold."""
-        body = service.health()
+        body = backend.health()
         return JSONResponse(
             body.model_dump(mode="json"), status_code=200 if body.status == "ok" else 503
         )
@@ -55,7 +56,7 @@ def _add_probes(app: FastAPI, service: Any) -> None:
     @app.get("/ready", response_model=Ready, responses={503: {"model": Ready}}, tags=["probes"])
     async def ready() -> Any:
         """Readiness: 200 once deployments are loaded and the state store answers."""
-        body = await _readiness(service)
+        body = await backend.readiness()
         return JSONResponse(
             body.model_dump(mode="json"), status_code=200 if body.status == "ready" else 503
         )
@@ -63,35 +64,26 @@ def _add_probes(app: FastAPI, service: Any) -> None:
     @app.get("/metrics", tags=["probes"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus text format."""
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(backend.metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, str]:
         return {"name": "dockyard", "version": __version__, "docs": "/docs", "api": "/api"}
 
 
-async def _readiness(service: Any) -> Ready:
-    if service.draining:
-        return Ready(status="draining", reason="the process is shutting down")
-    if not service.ready:
-        return Ready(status="starting", reason="deployments are not loaded yet")
-    waiting = service.sources_unready()
-    if waiting:
-        return Ready(status="unavailable", reason=waiting)
-    if service.tick_error:
-        return Ready(status="unavailable", reason=f"scheduling fails: {service.tick_error}")
-    try:
-        await asyncio.wait_for(service.query("ping"), STORE_PING_SECONDS)
-    except (TimeoutError, StateStoreError) as exc:
-        reason = str(exc) or f"no answer within {STORE_PING_SECONDS:g}s"
-        return Ready(status="unavailable", reason=f"state store unreachable: {reason}")
-    return Ready(status="ready", deployments=len(service.deployments))
-
-
 def _problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
     return JSONResponse(
         Problem(detail=detail, errors=errors or []).model_dump(), status_code=status
     )
+
+
+def _in_body(error: dict[str, object]) -> dict[str, Any]:
+    """A parameter error's location inside the request body (query errors stay put)."""
+    loc = error.get("loc")
+    parts = list(loc) if isinstance(loc, (list, tuple)) else []
+    if parts[:1] == ["query"]:
+        return dict(error)
+    return {**error, "loc": ["body", "parameters", *parts]}
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -101,12 +93,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ParameterError)
     async def bad_parameters(request: Request, exc: ParameterError) -> JSONResponse:
-        errors = [
-            e if e.get("loc", [None])[0] == "query" else
-            {**e, "loc": ["body", "parameters", *e.get("loc", [])]}
-            for e in exc.errors
-        ]  # fmt: skip
-        return _problem(422, str(exc), errors)
+        return _problem(422, str(exc), [_in_body(e) for e in exc.errors])
 
     @app.exception_handler(UsageError)
     async def bad_request(request: Request, exc: UsageError) -> JSONResponse:
@@ -139,7 +126,3 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error answering %s %s", request.method, request.url.path)
         return _problem(500, f"internal error ({type(exc).__name__}); see the serve process log")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

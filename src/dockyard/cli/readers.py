@@ -1,0 +1,236 @@
+"""Where the read commands get their data: a serve process's API or its state database.
+
+Both readers return the same thing: the JSON of the HTTP API's response models
+(``dockyard.web.schemas``) as plain dicts, so one renderer per resource prints either and
+``--json`` is the same in both modes. :class:`HttpReader` passes the server's answers on;
+:class:`LocalReader` builds them from the store's records with ``dockyard.web.shapes``,
+the conversion the server uses.
+
+What the local mode cannot know exactly, and how it fills it in:
+
+* ``next_run`` / ``next_runs``: computed from the stored schedule dicts in the
+  deployment's spec at the current UTC time, as the server computes them with its clock
+  (``next_run`` is null while paused; a spec whose schedules no longer parse has none).
+* the deployments listed: every deployment in the database, where a serve process lists
+  only those it serves now (a deployment removed from its config stays in the database).
+* a deployment's fields come from the spec the store kept, which serve writes from the
+  served deployment when it starts; a key an old spec lacks gets ``Deployment``'s default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
+
+from dockyard.core.records import PAUSED_BY_USER, DeploymentRecord
+from dockyard.core.schedules import upcoming
+from dockyard.errors import NotFoundError, ScheduleError, UsageError
+from dockyard.settings import ClientSettings, load_client_settings
+
+if TYPE_CHECKING:
+    from dockyard.client import Client
+    from dockyard.core.schedules import Schedule
+    from dockyard.core.states import RunState
+    from dockyard.store import SqlStateStore
+
+Item = dict[str, Any]
+NEXT_RUNS = 5
+"""How many upcoming fire times ``deployment inspect`` shows (as the API does)."""
+
+
+class Reader(Protocol):
+    """The deployments, runs and logs the ``deployment`` and ``run`` commands show.
+
+    Every method returns API-shaped JSON (dicts of ``dockyard.web.schemas`` models) and
+    raises a ``DockyardError`` (e.g. ``NotFoundError``) whose message says what to fix.
+    """
+
+    def deployments(self) -> list[Item]:
+        """Every deployment, as ``DeploymentSummary``."""
+        ...
+
+    def deployment(self, name: str) -> Item:
+        """One deployment (``flow/deployment``), as ``DeploymentDetail``."""
+        ...
+
+    def set_paused(self, name: str, paused: bool) -> Item:
+        """Pause (by the user) or resume a deployment; it afterwards, as ``DeploymentSummary``."""
+        ...
+
+    def runs(self, deployment: str | None, states: Sequence[RunState], limit: int) -> list[Item]:
+        """The newest ``limit`` runs, optionally of one deployment and in ``states``."""
+        ...
+
+    def run(self, run_id: str) -> Item:
+        """One run (id or unique prefix), as ``RunDetail`` with its state history."""
+        ...
+
+    def logs(self, run_id: str, tail: int | None) -> list[Item]:
+        """The run's stored output lines (the last ``tail`` ones), as ``LogLineOut``."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection or the database."""
+        ...
+
+
+class HttpReader:
+    """A :class:`Reader` over the ``/api`` of a running serve process."""
+
+    def __init__(self, api: Client) -> None:
+        self.api = api
+
+    def deployments(self) -> list[Item]:
+        return self.api.list_deployments()
+
+    def deployment(self, name: str) -> Item:
+        return self.api.get_deployment(name)
+
+    def set_paused(self, name: str, paused: bool) -> Item:
+        return self.api.pause(name) if paused else self.api.resume(name)
+
+    def runs(self, deployment: str | None, states: Sequence[RunState], limit: int) -> list[Item]:
+        names = [s.value for s in states]
+        answer = self.api.list_runs(deployment=deployment, state=names, limit=limit)
+        return list(answer["runs"])
+
+    def run(self, run_id: str) -> Item:
+        return self.api.get_run(run_id)
+
+    def logs(self, run_id: str, tail: int | None) -> list[Item]:
+        return list(self.api.logs(run_id, tail)["lines"])
+
+    def close(self) -> None:
+        self.api.close()
+
+
+class LocalReader:
+    """A :class:`Reader` over the state database, shaped as the API answers.
+
+    ``now`` is the clock the upcoming fire times are computed with (UTC wall clock).
+    """
+
+    def __init__(self, store: SqlStateStore, now: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.now = now or _utcnow
+
+    def deployments(self) -> list[Item]:
+        from dockyard.web import shapes
+
+        records = self.store.list_deployments()
+        return [_json(shapes.deployment_summary(r, self._upcoming(r, 1))) for r in records]
+
+    def deployment(self, name: str) -> Item:
+        from dockyard.web import shapes
+
+        record = self._record(name)
+        last = self.store.list_runs(deployment=name, limit=1)
+        upcoming = self._upcoming(record, NEXT_RUNS)
+        return _json(shapes.deployment_detail(record, upcoming, last[0] if last else None))
+
+    def set_paused(self, name: str, paused: bool) -> Item:
+        from dockyard.web import shapes
+
+        reason = PAUSED_BY_USER if paused else None
+        record = self.store.set_paused(name, paused, reason, now=self.now())
+        return _json(shapes.deployment_summary(record, self._upcoming(record, 1)))
+
+    def runs(self, deployment: str | None, states: Sequence[RunState], limit: int) -> list[Item]:
+        from dockyard.web import shapes
+
+        runs = self.store.list_runs(deployment=deployment, states=states or None, limit=limit)
+        return [_json(shapes.run_summary(r)) for r in runs]
+
+    def run(self, run_id: str) -> Item:
+        from dockyard.web import shapes
+
+        run = self.store.get_run(run_id)
+        return _json(shapes.run_detail(run, self.store.state_history(run.id)))
+
+    def logs(self, run_id: str, tail: int | None) -> list[Item]:
+        from dockyard.web import shapes
+
+        run = self.store.get_run(run_id)  # resolves a prefix; unknown ids are an error
+        return [_json(shapes.log_line(line)) for line in self.store.get_logs(run.id, tail=tail)]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _record(self, name: str) -> DeploymentRecord:
+        record = self.store.get_deployment(name)
+        if record is None:
+            known = ", ".join(r.name for r in self.store.list_deployments()) or "none"
+            raise NotFoundError(f"unknown deployment {name!r}; known: {known}")
+        return record
+
+    def _upcoming(self, record: DeploymentRecord, count: int) -> list[datetime]:
+        return upcoming(stored_schedules(record.spec), self.now(), count)
+
+
+def stored_schedules(spec: Mapping[str, Any]) -> list[Schedule]:
+    """The schedules of a stored spec; none if they don't parse (a spec of an old version)."""
+    from dockyard.core.schedules import schedule_from_dict
+
+    try:
+        return [schedule_from_dict(s) for s in spec.get("schedules") or []]
+    except ScheduleError:
+        return []
+
+
+def settings_for(url: str | None, state: str | None) -> ClientSettings | None:
+    """Client settings when the command should talk HTTP, None for the local --state mode.
+
+    Precedence: --url > --state > DOCKYARD_URL > DOCKYARD_STATE.
+    """
+    if url is not None and state is not None:
+        raise UsageError(
+            "give either --url (a running serve process) or --state (its database), not both"
+        )
+    if state is not None:
+        return None
+    settings = load_client_settings(url)
+    return settings if settings.url else None
+
+
+def client(settings: ClientSettings) -> Client:
+    """An API client of the serve process at ``settings.url``."""
+    from dockyard.client import Client  # httpx only for the commands that use it
+
+    assert settings.url is not None  # the commands only come here with a URL
+    return Client(settings.url, settings.api_token)
+
+
+@contextlib.contextmanager
+def open_reader(url: str | None, state: str | None) -> Iterator[Reader]:
+    """The reader ``--url`` / ``--state`` (or DOCKYARD_URL / DOCKYARD_STATE) ask for."""
+    http = settings_for(url, state)
+    reader: Reader = HttpReader(client(http)) if http else LocalReader(open_state(state))
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def open_state(state: str | None) -> SqlStateStore:
+    """The existing state database (--state, DOCKYARD_STATE or the default path)."""
+    from dockyard.settings import load_state_setting, state_path
+    from dockyard.store import open_store
+
+    path = state_path(load_state_setting(state))
+    if not path.exists():
+        raise UsageError(
+            f"no state database at {path}; run 'dockyard serve' first or pass --state PATH"
+        )
+    return open_store(path)
+
+
+def _json(model: BaseModel) -> Item:
+    return model.model_dump(mode="json")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,36 @@
+"""The one rule for flow and deployment names: each must be usable as a URL path segment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.errors import UsageError
+
+_BANNED_CHARS = "/%?#\\"
+
+
+def check_name(kind: str, name: Any) -> str:
+    """Return ``name`` if it can be one segment of ``flow/deployment`` in a URL, else raise.
+
+    ``kind`` ("flow", "deployment") starts the message. A value that is not a str is a
+    programming error (TypeError); a str that is not allowed is a UsageError.
+    """
+    if not isinstance(name, str):
+        hint = " (did you mean to call it?)" if callable(name) else ""
+        raise TypeError(f"{kind} name must be a str, got {type(name).__name__}{hint}")
+    problem = name_problem(name)
+    if problem:
+        raise UsageError(f"{kind} name {name!r} is not allowed: {problem}")
+    return name
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a URL path segment, or None."""
+    if not name:
+        return "it is empty"
+    if name != name.strip():
+        return "remove the leading/trailing whitespace"
+    bad = [c for c in name if c in _BANNED_CHARS or ord(c) < 32 or ord(c) == 127]
+    if bad:
+        return f"it contains {bad[0]!r}; do not use / % ? # \\ or control characters"
+    return None

@@ -1,0 +1,200 @@
+"""One scheduling tick: plan (pure), claim what is due, promote retries, start what fits.
+
+``Scheduler.tick(now)`` reads the store, asks ``core.planning`` what to do, carries the
+decisions out, hands the runs that fit under the limits to the supervisor, and says when
+it wants to tick next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+from dockyard.core import planning
+from dockyard.core.deployments import Deployment
+from dockyard.core.policies import SkipReason, Trigger
+from dockyard.core.records import DeploymentRecord, RunRecord
+from dockyard.core.schedules import next_fire
+from dockyard.core.states import RunState
+from dockyard.metrics import Metrics
+from dockyard.service.catalog import Catalog
+from dockyard.service.supervisor import RunSupervisor
+from dockyard.service.throttle import WarningThrottle
+from dockyard.settings import Settings
+from dockyard.store.aio import AsyncStore
+
+logger = logging.getLogger("dockyard")
+
+
+class Scheduler:
+    """Turns schedules and waiting runs into started runs, one tick at a time."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        catalog: Catalog,
+        supervisor: RunSupervisor,
+        metrics: Metrics,
+        settings: Settings,
+        *,
+        started_at: datetime,
+        throttle: WarningThrottle,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.supervisor = supervisor
+        self.metrics = metrics
+        self.settings = settings
+        self.started_at = started_at
+        self.throttle = throttle
+        self.stopping = stopping
+        """True once the process drains: nothing new starts."""
+        self._limit_counted: set[str] = set()
+
+    async def tick(self, now: datetime) -> datetime | None:
+        """Plan, claim, start what is due; return when something is due next."""
+        views = await self._views()
+        decisions = planning.plan(
+            now,
+            views,
+            started_at=self.started_at,
+            misfire_grace_seconds=self.settings.misfire_grace,
+        ).decisions
+        for decision in decisions:
+            await self._apply(decision, now)
+        next_retry = await self._promote_due_retries(now)
+        await self._dispatch()
+        self._report(now, views)
+        times = [t for t in (planning.next_wakeup(now, views), next_retry) if t is not None]
+        return min(times) if times else None
+
+    async def _views(self) -> list[planning.DeploymentView]:
+        records = {r.name: r for r in await self.store.list_deployments()}
+        pending = await self.store.runs_in_states([RunState.PENDING])
+        active: dict[str, list[str]] = {}
+        for run in [a.run for a in self.supervisor.active.values()] + pending:
+            active.setdefault(run.deployment, []).append(run.id)
+        return [
+            _view(d, records.get(d.full_name), active.get(d.full_name, [])) for d in self.catalog
+        ]
+
+    async def _apply(self, decision: planning.Decision, now: datetime) -> None:
+        if isinstance(decision, planning.AdvanceCursor):
+            await self.store.set_cursor(decision.deployment, decision.to)
+        elif isinstance(decision, planning.SkipSlots):
+            self._skipped(decision)
+        elif isinstance(decision, planning.CancelRuns):
+            for run_id in decision.run_ids:
+                await self.supervisor.cancel_run(run_id, reason=decision.reason)
+        elif isinstance(decision, planning.RunSlot):
+            await self._claim(decision)
+
+    def _skipped(self, decision: planning.SkipSlots) -> None:
+        self.metrics.slots_missed(decision.deployment, decision.reason, decision.count)
+        if decision.reason == SkipReason.OVERLAP:
+            self.throttle.warn(
+                f"overlap:{decision.deployment}",
+                f"{decision.deployment}: skipped {decision.count} slot(s) because a run is "
+                "still active (overlap policy 'skip')",
+            )
+        elif decision.reason == SkipReason.DOWNTIME:
+            logger.info(
+                "%s: %d slot(s) missed while the process was down were not run (catchup policy)",
+                decision.deployment, decision.count,
+            )  # fmt: skip
+
+    async def _claim(self, slot: planning.RunSlot) -> None:
+        deployment = self.catalog.get(slot.deployment)
+        trigger = Trigger(slot.trigger)
+        # Pending in one write: between two writes another process on the same database
+        # could promote the claimed run, and both would start it.
+        new = deployment.new_run(deployment.parameters, slot.scheduled_at, trigger)
+        run = await self.store.claim_slot(new)
+        if run is None:
+            return  # another process (or an earlier life of this one) already took it
+        if self.supervisor.running_in(slot.deployment):
+            self.throttle.warn(
+                f"late:{slot.deployment}",
+                f"{slot.deployment}: a run is still running past its next slot "
+                f"({slot.scheduled_at:%Y-%m-%d %H:%M:%S} UTC); starting another (overlap 'allow')",
+            )
+
+    async def _promote_due_retries(self, now: datetime) -> datetime | None:
+        """Retries whose delay has passed become Pending; returns the next one's time."""
+        later: list[datetime] = []
+        for run in await self.store.runs_in_states([RunState.SCHEDULED]):
+            if run.deployment not in self.catalog:
+                continue
+            if run.scheduled_at > now:
+                later.append(run.scheduled_at)
+                continue
+            with contextlib.suppress(ValueError):
+                await self.store.transition(run.id, RunState.PENDING, at=now)
+        return min(later) if later else None
+
+    async def _dispatch(self) -> None:
+        if self.stopping():
+            return
+        active = self.supervisor.active
+        pending = [
+            r
+            for r in await self.store.runs_in_states([RunState.PENDING])
+            if r.deployment in self.catalog and r.id not in active
+        ]
+        chosen = planning.select_runs_to_start(
+            [planning.QueuedRun(r.id, r.deployment) for r in pending],
+            Counter(a.run.deployment for a in active.values()),
+            limit=self.settings.effective_limit,
+            concurrency_limits={d.full_name: d.concurrency_limit for d in self.catalog},
+        )
+        by_id = {r.id: r for r in pending}
+        for run_id in chosen:
+            run = by_id[run_id]
+            await self.supervisor.start(run, self.catalog.get(run.deployment))
+        self._count_limit_waits([r for r in pending if r.id not in chosen])
+
+    def _count_limit_waits(self, waiting: list[RunRecord]) -> None:
+        """A scheduled run that cannot start at its slot for the limit counts once."""
+        limit = self.settings.effective_limit
+        self._limit_counted &= {r.id for r in waiting}  # forget runs that started or ended
+        if not limit or len(self.supervisor.active) < limit:
+            return
+        for run in waiting:
+            if Trigger(run.trigger).is_scheduled and run.id not in self._limit_counted:
+                self._limit_counted.add(run.id)
+                self.metrics.slots_missed(run.deployment, SkipReason.LIMIT, 1)
+
+    def _report(self, now: datetime, views: list[planning.DeploymentView]) -> None:
+        self.metrics.scheduler_state(
+            tick_at=now.timestamp(),
+            paused={v.name: v.paused for v in views},
+            next_fire={
+                v.name: None if v.paused else _timestamp(next_fire(v.schedules, now)) for v in views
+            },
+            limit=self.settings.effective_limit,
+            running=len(self.supervisor.active),
+        )
+
+
+def _view(
+    deployment: Deployment, record: DeploymentRecord | None, active: list[str]
+) -> planning.DeploymentView:
+    return planning.DeploymentView(
+        name=deployment.full_name,
+        schedules=deployment.schedules,
+        paused=bool(record and record.paused),
+        cursor=record.cursor if record else None,
+        overlap=deployment.overlap,
+        catchup=deployment.catchup,
+        catchup_window_seconds=deployment.catchup_window_seconds,
+        catchup_max=deployment.catchup_max,
+        active_runs=tuple(active),
+    )
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None

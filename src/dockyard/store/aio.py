@@ -1,0 +1,143 @@
+"""``AsyncStore``: a ``StateStore`` for the event loop, on one database thread it owns.
+
+The serve process's loop never blocks on the database: every call runs on a single
+worker thread (so SQLite sees one connection user at a time), and each method has the
+same name, arguments and types as on ``StateStore``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from dockyard.core.records import DeploymentRecord, LogLine, NewRun, RunRecord, StateEvent
+from dockyard.core.states import RunState
+from dockyard.store.base import StateStore
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncStore:
+    """Awaitable methods of ``store``, run one at a time on the database thread."""
+
+    def __init__(self, store: StateStore, executor: ThreadPoolExecutor | None = None) -> None:
+        self.store = store
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="dockyard-db")
+
+    @classmethod
+    async def open(cls, opener: Callable[[], StateStore]) -> AsyncStore:
+        """Open a store on the database thread (opening migrates, which may take a while)."""
+        executor = ThreadPoolExecutor(1, thread_name_prefix="dockyard-db")
+        loop = asyncio.get_running_loop()
+        try:
+            store = await loop.run_in_executor(executor, opener)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(store, executor)
+
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    @property
+    def database(self) -> str:
+        return self.store.database
+
+    async def close(self) -> None:
+        await self._call(self.store.close)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._call(self.store.ping)
+
+    async def upsert_deployment(
+        self, name: str, flow_name: str, spec: dict[str, Any], *, now: datetime
+    ) -> DeploymentRecord:
+        return await self._call(self.store.upsert_deployment, name, flow_name, spec, now=now)
+
+    async def get_deployment(self, name: str) -> DeploymentRecord | None:
+        return await self._call(self.store.get_deployment, name)
+
+    async def list_deployments(self) -> list[DeploymentRecord]:
+        return await self._call(self.store.list_deployments)
+
+    async def set_paused(
+        self, name: str, paused: bool, reason: str | None = None, *, now: datetime
+    ) -> DeploymentRecord:
+        return await self._call(self.store.set_paused, name, paused, reason, now=now)
+
+    async def set_cursor(self, name: str, cursor: datetime | None) -> DeploymentRecord:
+        return await self._call(self.store.set_cursor, name, cursor)
+
+    async def claim_slot(self, new_run: NewRun) -> RunRecord | None:
+        return await self._call(self.store.claim_slot, new_run)
+
+    async def create_run(self, new_run: NewRun) -> RunRecord:
+        return await self._call(self.store.create_run, new_run)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return await self._call(self.store.get_run, run_id)
+
+    async def transition(
+        self,
+        run_id: str,
+        new_state: RunState,
+        *,
+        at: datetime,
+        message: str | None = None,
+        **fields: Any,
+    ) -> RunRecord:
+        call = functools.partial(self.store.transition, at=at, message=message, **fields)
+        return await self._call(call, run_id, new_state)
+
+    async def update_run(self, run_id: str, **fields: Any) -> RunRecord:
+        return await self._call(functools.partial(self.store.update_run, **fields), run_id)
+
+    async def list_runs(
+        self,
+        *,
+        deployment: str | None = None,
+        states: Iterable[RunState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "desc",
+    ) -> list[RunRecord]:
+        return await self._call(
+            self.store.list_runs,
+            deployment=deployment, states=states, since=since, until=until,
+            limit=limit, offset=offset, order=order,
+        )  # fmt: skip
+
+    async def count_runs(
+        self,
+        *,
+        deployment: str | None = None,
+        states: Iterable[RunState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        return await self._call(
+            self.store.count_runs, deployment=deployment, states=states, since=since, until=until
+        )
+
+    async def state_history(self, run_id: str) -> list[StateEvent]:
+        return await self._call(self.store.state_history, run_id)
+
+    async def runs_in_states(self, states: Iterable[RunState]) -> list[RunRecord]:
+        return await self._call(self.store.runs_in_states, list(states))
+
+    async def append_logs(self, run_id: str, lines: Sequence[tuple[datetime, str, str]]) -> None:
+        await self._call(self.store.append_logs, run_id, lines)
+
+    async def get_logs(
+        self, run_id: str, *, tail: int | None = None, after_seq: int | None = None
+    ) -> list[LogLine]:
+        return await self._call(self.store.get_logs, run_id, tail=tail, after_seq=after_seq)

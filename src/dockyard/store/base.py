@@ -1,0 +1,93 @@
+"""``StateStore``: what dockyard needs from a state database, whatever the backend.
+
+Every backend (SQLite today through ``SqlStateStore``, PostgreSQL next) implements this
+protocol, and one contract test suite (tests/store) runs against each. Methods are
+synchronous and short transactions; ``store.aio.AsyncStore`` runs them on one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from dockyard.core.records import DeploymentRecord, LogLine, NewRun, RunRecord, StateEvent
+from dockyard.core.states import RunState
+
+
+class StateStore(Protocol):
+    """Deployments, runs, slots and logs. Unknown names raise ``NotFoundError``; database
+    failures raise one-line ``StateStoreError``; datetimes are aware UTC."""
+
+    database: str
+    """Where the data lives, for messages (never with a password)."""
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def upsert_deployment(
+        self, name: str, flow_name: str, spec: dict[str, Any], *, now: datetime
+    ) -> DeploymentRecord: ...
+
+    def get_deployment(self, name: str) -> DeploymentRecord | None: ...
+
+    def list_deployments(self) -> list[DeploymentRecord]: ...
+
+    def set_paused(
+        self, name: str, paused: bool, reason: str | None = None, *, now: datetime
+    ) -> DeploymentRecord: ...
+
+    def set_cursor(self, name: str, cursor: datetime | None) -> DeploymentRecord: ...
+
+    def claim_slot(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord | None:
+        """Create the run of a scheduled slot in ``new_run.state`` in one write, or return
+        None if any process already claimed the slot."""
+        ...
+
+    def create_run(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord: ...
+
+    def get_run(self, run_id: str) -> RunRecord: ...
+
+    def transition(
+        self,
+        run_id: str,
+        new_state: RunState,
+        *,
+        at: datetime,
+        message: str | None = None,
+        **fields: Any,
+    ) -> RunRecord: ...
+
+    def update_run(self, run_id: str, **fields: Any) -> RunRecord: ...
+
+    def list_runs(
+        self,
+        *,
+        deployment: str | None = None,
+        states: Iterable[RunState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        order: str = "desc",
+    ) -> list[RunRecord]: ...
+
+    def count_runs(
+        self,
+        *,
+        deployment: str | None = None,
+        states: Iterable[RunState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int: ...
+
+    def state_history(self, run_id: str) -> list[StateEvent]: ...
+
+    def runs_in_states(self, states: Iterable[RunState]) -> list[RunRecord]: ...
+
+    def append_logs(self, run_id: str, lines: Sequence[tuple[datetime, str, str]]) -> None: ...
+
+    def get_logs(
+        self, run_id: str, *, tail: int | None = None, after_seq: int | None = None
+    ) -> list[LogLine]: ...

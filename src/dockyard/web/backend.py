@@ -1,0 +1,76 @@
+"""What the webserver needs from the serve process, declared here and nowhere else.
+
+The web package never imports the service: ``create_app`` takes any object with these
+methods (``service.ops.Operations`` in the serve process, a fake in tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from dockyard.core.deployments import Deployment
+from dockyard.core.records import DeploymentRecord, LogLine, RunRecord, StateEvent
+from dockyard.core.states import RunState
+from dockyard.web.schemas import Health, Ready, SourceOut
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    """A served deployment with its stored state, next slots and latest run."""
+
+    deployment: Deployment
+    record: DeploymentRecord
+    next_runs: Sequence[datetime]
+    last_run: RunRecord | None = None
+
+
+class Backend(Protocol):
+    """The operations behind the probes, ``/metrics`` and ``/api``.
+
+    Reads and writes raise ``NotFoundError`` (404), ``ParameterError`` (422),
+    ``UsageError`` (400) and ``StateStoreError`` (503, also while starting).
+    """
+
+    def health(self) -> Health: ...
+
+    async def readiness(self) -> Ready: ...
+
+    def metrics_text(self) -> bytes: ...
+
+    async def deployments(self) -> list[DeploymentView]: ...
+
+    async def deployment(self, name: str) -> DeploymentView: ...
+
+    async def set_paused(self, name: str, paused: bool) -> None: ...
+
+    async def trigger_run(self, name: str, parameters: dict[str, Any]) -> RunRecord: ...
+
+    async def cancel_run(self, run_id: str, reason: str) -> RunRecord: ...
+
+    async def list_runs(
+        self,
+        *,
+        deployment: str | None,
+        states: list[RunState] | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[RunRecord], int]: ...
+
+    async def get_run(self, run_id: str) -> RunRecord: ...
+
+    async def run_history(self, run_id: str) -> list[StateEvent]: ...
+
+    async def run_logs(
+        self, run_id: str, *, tail: int | None = None, after_seq: int | None = None
+    ) -> list[LogLine]: ...
+
+    def sources(self) -> list[SourceOut]: ...
+
+    def trigger_sources(self) -> int: ...
+
+    def request_shutdown(self) -> None: ...
