@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dockyard.core.parameters import merge_parameters
 from dockyard.core.policies import PauseReason, Trigger
 from dockyard.core.records import LogLine, RunRecord, StateEvent
 from dockyard.core.schedules import upcoming
@@ -165,7 +166,7 @@ class Operations:
         """
         deployment = self.catalog.get(name)
         store = self.store
-        params = {**dict(deployment.parameters), **(parameters or {})}
+        params = merge_parameters(deployment.parameters, parameters or {})
         if deployment.enforce_parameter_schema:
             params = validate_against_schema(
                 deployment.parameter_schema, params, flow_name=deployment.flow_name,
