@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,20 @@ from dockyard.core.states import RunState
 from dockyard.store import open_store
 
 T = TypeVar("T")
+
+TESTS = Path(__file__).resolve().parent
+"""The tests directory: shared fixture files are found from here, wherever a test lives."""
+REPO = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+FLOWS = TESTS / "e2e" / "flows"
+"""The flows of tests/e2e/flows/behaviours.py, used by unit and end-to-end tests alike."""
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -60,12 +59,6 @@ def engine_problem() -> str | None:
 
 def unique(prefix: str) -> str:
     return f"dockyard-e2e-{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def docker(
@@ -200,7 +193,7 @@ def registry() -> Iterator[str]:
     if binary is None:
         unavailable("docker-registry is not installed: run scripts/ci-docker.sh")
     with tempfile.TemporaryDirectory(prefix="dockyard-registry-") as tmp:
-        port = free_port()
+        port = helpers.free_port()
         config = Path(tmp) / "config.yml"
         config.write_text(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"

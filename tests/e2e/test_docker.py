@@ -26,7 +26,6 @@ from tests.e2e.docker_support import (
     docker,
     dockyard_build,
     engine_problem,
-    free_port,
     http_json,
     http_status,
     logs,
@@ -37,6 +36,7 @@ from tests.e2e.docker_support import (
     unique,
     wait_for,
 )
+from tests.helpers import free_port
 
 # Builds take minutes on a cold cache: a longer per-test timeout than the default 180 s.
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(900)]
@@ -70,7 +70,7 @@ def engine() -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def image_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
     (root / "examples").mkdir()
     shutil.copy(REPO / "examples" / "hello_world.py", root / "examples" / "hello_world.py")
@@ -93,22 +93,22 @@ def _build(project: Path, tag: str, *args: str, env: dict[str, str] | None = Non
 
 
 @pytest.fixture(scope="module")
-def image(engine: None, project: Path) -> Iterator[str]:
+def image(engine: None, image_project: Path) -> Iterator[str]:
     """Built from the examples entrypoint, as a user would: the module's shared image."""
     with cleanup() as tracker:
         tag = tracker.add("image", unique("img") + ":1")
         FIGURES["cold build (s)"] = _build(
-            project, tag, "examples/hello_world.py:hello_world", "--interval", "2"
+            image_project, tag, "examples/hello_world.py:hello_world", "--interval", "2"
         )
         yield tag
 
 
 @pytest.fixture(scope="module")
-def sleeper_image(engine: None, project: Path, image: str) -> Iterator[str]:
+def sleeper_image(engine: None, image_project: Path, image: str) -> Iterator[str]:
     """From --config: a flow that runs until cancelled (shares the dependency layer)."""
     with cleanup() as tracker:
         tag = tracker.add("image", unique("sleeper") + ":1")
-        _build(project, tag, "--config", "dockyard.yaml")
+        _build(image_project, tag, "--config", "dockyard.yaml")
         yield tag
 
 
@@ -147,7 +147,7 @@ def test_image_serves_runs_and_stops_fast(image: str, tracker) -> None:
     assert elapsed < 10, "PID 1 did not handle SIGTERM: docker stop waited for SIGKILL"
 
 
-def test_image_metadata(image: str, project: Path) -> None:
+def test_image_metadata(image: str, image_project: Path) -> None:
     info = json.loads(docker("image", "inspect", image).stdout)[0]
     config = info["Config"]
     labels = config["Labels"]
@@ -243,17 +243,17 @@ def _layers(tag: str) -> list[str]:
 
 
 def test_code_only_change_reuses_the_dependency_layer(
-    image: str, project: Path, tmp_path, tracker
+    image: str, image_project: Path, tmp_path, tracker
 ) -> None:
     changed = tmp_path / "changed"
-    shutil.copytree(project, changed)
+    shutil.copytree(image_project, changed)
     flow_file = changed / "examples" / "hello_world.py"
     flow_file.write_text(flow_file.read_text().replace("Hello {name}", "Hi {name}"))
     args = ("examples/hello_world.py:hello_world", "--interval", "2")
     # Rebuild the original first: it comes from cache unless dockyard's own source
     # changed since the module's build (a wheel of an unreleased dockyard is in that layer).
     original = tracker.add("image", unique("original") + ":1")
-    _build(project, original, *args)
+    _build(image_project, original, *args)
     tag = tracker.add("image", unique("changed") + ":2")
     FIGURES["rebuild after a code-only change (s)"] = _build(changed, tag, *args)
     before, after = _layers(original), _layers(tag)
@@ -265,7 +265,9 @@ def test_code_only_change_reuses_the_dependency_layer(
     assert "COPY dir:" in history or "COPY" in history
 
 
-def test_push_to_a_loopback_registry_and_pull_back(image: str, project: Path, tracker) -> None:
+def test_push_to_a_loopback_registry_and_pull_back(
+    image: str, image_project: Path, tracker
+) -> None:
     with registry() as address:
         tag = tracker.add("image", f"{address}/{unique('pushed')}:1.0")
         result = dockyard_build(
@@ -277,7 +279,7 @@ def test_push_to_a_loopback_registry_and_pull_back(image: str, project: Path, tr
             "--base-image",
             BASE_IMAGE,
             "--push",
-            cwd=project,
+            cwd=image_project,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         assert "pushed sha256:" in result.stdout
@@ -288,10 +290,10 @@ def test_push_to_a_loopback_registry_and_pull_back(image: str, project: Path, tr
         assert labels["org.opencontainers.image.version"] == "1.0"
 
 
-def test_offline_build_installs_without_network(engine: None, project: Path, tracker) -> None:
+def test_offline_build_installs_without_network(engine: None, image_project: Path, tracker) -> None:
     tag = tracker.add("image", unique("offline") + ":1")
     FIGURES["--offline build (s)"] = _build(
-        project, tag, "examples/hello_world.py:hello_world", "--interval", "2", "--offline"
+        image_project, tag, "examples/hello_world.py:hello_world", "--interval", "2", "--offline"
     )
     out = docker(
         "run",
@@ -318,17 +320,19 @@ def _error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[-1]
 
 
-def test_missing_entrypoint_is_one_line(engine: None, project: Path) -> None:
-    result = dockyard_build("examples/nope.py:hello", "--tag", unique("x"), cwd=project)
+def test_missing_entrypoint_is_one_line(engine: None, image_project: Path) -> None:
+    result = dockyard_build("examples/nope.py:hello", "--tag", unique("x"), cwd=image_project)
     assert result.returncode == 2
     line = _error_line(result)
     assert "examples/nope.py" in line and "not found" in line
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_broken_requirements_name_the_failing_step(engine: None, project: Path, tmp_path) -> None:
+def test_broken_requirements_name_the_failing_step(
+    engine: None, image_project: Path, tmp_path
+) -> None:
     broken = tmp_path / "broken"
-    shutil.copytree(project, broken)
+    shutil.copytree(image_project, broken)
     (broken / "requirements.txt").write_text("dockyard-no-such-package-e2e==9.9.9\n")
     tag = unique("broken") + ":1"
     result = dockyard_build(
@@ -341,12 +345,12 @@ def test_broken_requirements_name_the_failing_step(engine: None, project: Path, 
     assert docker("image", "inspect", tag, check=False).returncode != 0
 
 
-def test_unreachable_engine_is_one_line(project: Path) -> None:
+def test_unreachable_engine_is_one_line(image_project: Path) -> None:
     result = dockyard_build(
         "examples/hello_world.py:hello_world",
         "--tag",
         unique("x"),
-        cwd=project,
+        cwd=image_project,
         env={"DOCKER_HOST": "tcp://127.0.0.1:1"},
     )
     assert result.returncode == 1

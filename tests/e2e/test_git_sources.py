@@ -557,7 +557,7 @@ def test_restart_serves_the_last_published_revision_while_the_remote_is_down(
 
 # ── the serve process never imports the user's code ─────────────────────────────────
 
-HELPER_FLOW = '''
+HELPER_FLOW = """
 import helpers
 from dockyard import flow
 
@@ -565,15 +565,15 @@ from dockyard import flow
 @flow(description=helpers.DESCRIPTION)
 def f(cron: str = helpers.CRON):
     return cron
-'''
-HELPER = '''
+"""
+HELPER = """
 import os
 
 DESCRIPTION = "runs on {cron}"
 CRON = "{cron}"
 with open(os.environ["IMPORT_LOG"], "a") as log:  # who imported this module
     log.write(f"{{os.getpid()}}\\n")
-'''
+"""
 
 
 def test_a_helper_module_change_reaches_the_deployment_and_no_user_code_is_imported(

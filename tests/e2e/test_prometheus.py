@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import dockyard_env, serve_process, wait_for, webserver_url
+from tests.helpers import dockyard_env, free_port, serve_process, wait_for, webserver_url
 
 pytestmark = pytest.mark.slow
 FLOWS = Path(__file__).parent / "flows"
@@ -35,12 +34,6 @@ def prometheus_binary() -> Path:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

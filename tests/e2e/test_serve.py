@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,14 +21,7 @@ from tests.helpers import (
 )
 
 pytestmark = pytest.mark.slow
-FLOWS = Path(__file__).parent / "flows"
 REPO = Path(__file__).parents[2]
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(FLOWS, tmp_path / "flows")
-    return tmp_path
 
 
 def cli(*args: str, state: Path) -> subprocess.CompletedProcess[str]:

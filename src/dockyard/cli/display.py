@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from dockyard.core.schedules import SCHEDULE_KINDS
+
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 Item = Mapping[str, Any]
 
@@ -179,7 +181,7 @@ def _schedules(item: Item) -> str:
     """``cron 0 * * * * (Europe/Berlin), every 60s`` from the ``schedules`` dicts."""
     parts = []
     for s in item.get("schedules") or []:
-        kind = next((k for k in ("cron", "interval", "rrule") if k in s), "?")
+        kind = next((k for k in SCHEDULE_KINDS if k in s), "?")
         value = s.get(kind)
         text = f"every {value:g}s" if kind == "interval" else f"{kind} {value}"
         tz = s.get("timezone")

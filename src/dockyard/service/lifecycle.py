@@ -77,7 +77,7 @@ class ServeService:
         self.scheduler: Scheduler | None = None
         self.registry: Registry | None = None
         self.code: CodeSupervisor | None = None
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()
         self._work_dir: Path | None = None
 
     # ── lifecycle ─────────────────────────────────────────────────────────────
@@ -86,7 +86,7 @@ class ServeService:
         return asyncio.run(self.serve())
 
     async def serve(self) -> int:
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # of this event loop
         with self._capture_signals():
             try:
                 await self.webserver.start()
@@ -111,8 +111,7 @@ class ServeService:
         self.handle_exit()
 
     def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        self._wake.set()
 
     @contextlib.contextmanager
     def _capture_signals(self) -> Iterator[None]:
@@ -182,7 +181,6 @@ class ServeService:
         )  # fmt: skip
 
     async def main_loop(self) -> None:
-        assert self._wake is not None
         while not self.status.should_exit:
             self._wake.clear()
             now = self.clock()
@@ -250,7 +248,6 @@ class ServeService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while runs.active and not self.status.force_exit and loop.time() < deadline:
-            assert self._wake is not None
             self.status.last_tick = self.clock()  # the process is alive and draining
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from pathlib import Path
 
 import pytest
 
-from dockyard.core.flows import Flow, FlowRun, State, check_flow_name, flow, print_capture
-from dockyard.core.states import RunState
+from dockyard import Flow, flow
+from dockyard.core.options import check_flow_name
+from dockyard.core.states import FlowRun, RunState, State
 from dockyard.errors import ParameterError, UsageError
+from dockyard.execution.inprocess import print_capture
+from tests import helpers
 
-FIXTURES = Path(__file__).parent / "fixtures" / "flows"
+FIXTURES = helpers.FIXTURES / "flows"
 
 
 @flow
@@ -107,7 +109,7 @@ def test_version_is_a_hash_of_the_defining_file(tmp_path):
     from dockyard.execution.loading import load_flow
 
     file = tmp_path / "v.py"
-    file.write_text("from dockyard.core.flows import flow\n\n@flow\ndef f():\n    pass\n")
+    file.write_text("from dockyard import flow\n\n@flow\ndef f():\n    pass\n")
     first = load_flow("v.py:f", tmp_path)
     assert first.version == hashlib.md5(file.read_bytes()).hexdigest()
     assert first.source_file == str(file.resolve())

@@ -18,8 +18,16 @@ import pytest
 
 from dockyard.core.states import RunState
 from dockyard.store import NewRun, open_store
+from dockyard.web.schemas import (
+    DeploymentDetail,
+    DeploymentSummary,
+    LogLineOut,
+    RunDetail,
+    RunSummary,
+)
+from tests import helpers
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = helpers.REPO
 HELLO = "examples/hello_world.py:hello_world"
 FIXTURES = ROOT / "tests" / "fixtures" / "cli"
 CLI_TIMEOUT_SECONDS = 60
@@ -29,6 +37,12 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FAILED_ID = "aaaaaaaa11112222"
 COMPLETED_ID = "bbbbbbbb33334444"
 OTHER_ID = "cccccccc55556666"
+# What --json prints in both modes: the HTTP API's response models.
+SUMMARY_KEYS = set(DeploymentSummary.model_fields)
+DETAIL_KEYS = set(DeploymentDetail.model_fields)
+RUN_KEYS = set(RunSummary.model_fields)
+RUN_DETAIL_KEYS = set(RunDetail.model_fields)
+LOG_KEYS = set(LogLineOut.model_fields)
 
 
 def dockyard(
@@ -386,14 +400,28 @@ def rows(stdout: str) -> list[list[str]]:
 
 
 def test_deployment_ls(state_file: Path) -> None:
+    before = datetime.now(UTC)
     result = dockyard("deployment", "ls", "--state", str(state_file))
+    after = datetime.now(UTC)
 
     assert result.returncode == 0, result.stderr
-    assert rows(result.stdout) == [
-        ["DEPLOYMENT", "SCHEDULE", "STATUS", "TAGS"],
+    table = rows(result.stdout)
+    assert table[0] == ["DEPLOYMENT", "SCHEDULE", "STATUS", "NEXT RUN (UTC)", "TAGS"]
+    assert [row[:3] + row[4:] for row in table[1:]] == [
         ["etl/hourly", "cron 0 * * * * (Europe/Berlin)", "active", "etl, team-a"],
         ["hello-world/every-10s", "every 10s", "active", "-"],
     ]
+    # The next run is computed from the stored schedules, as the serve process does.
+    hourly, every_10s = (shown_time(row[3]) for row in table[1:])
+    assert (hourly.minute, hourly.second) == (0, 0)
+    assert before < hourly <= after + timedelta(hours=1)
+    assert every_10s.second % 10 == 0
+    assert before < every_10s <= after + timedelta(seconds=10)
+
+
+def shown_time(cell: str) -> datetime:
+    """A ``YYYY-MM-DD HH:MM:SS`` (UTC) table cell."""
+    return datetime.strptime(cell, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
 
 
 def test_deployment_ls_json(state_file: Path) -> None:
@@ -403,9 +431,13 @@ def test_deployment_ls_json(state_file: Path) -> None:
     data = json.loads(result.stdout)
     assert [d["name"] for d in data] == ["etl/hourly", "hello-world/every-10s"]
     assert data[0]["flow_name"] == "etl"
-    assert data[0]["spec"]["tags"] == ["etl", "team-a"]
+    assert data[0]["tags"] == ["etl", "team-a"]
     assert data[0]["paused"] is False
-    assert data[0]["created_at"] == T0.isoformat()
+    # The API's DeploymentSummary, not the store record (no spec, created_at, cursor).
+    assert set(data[0]) == SUMMARY_KEYS
+    assert data[0]["deployment"] == "hourly"
+    assert data[0]["schedules"] == [{"cron": "0 * * * *", "timezone": "Europe/Berlin"}]
+    assert data[0]["next_run"].endswith(":00:00Z")
 
 
 def test_state_file_from_env(state_file: Path, tmp_path: Path) -> None:
@@ -428,6 +460,7 @@ def test_pause_then_resume(state_file: Path) -> None:
         "etl/hourly",
         "cron 0 * * * * (Europe/Berlin)",
         "paused (user)",
+        "-",  # no next run while paused
         "etl, team-a",
     ]
     assert rows(listed.stdout)[2][2] == "active"
@@ -448,10 +481,54 @@ def test_pause_json(state_file: Path) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert (data["name"], data["paused"], data["paused_reason"]) == ("etl/hourly", True, "user")
+    assert set(data) == SUMMARY_KEYS
+    assert data["next_run"] is None
 
 
 def test_pause_unknown_deployment_lists_the_known_ones(state_file: Path) -> None:
     result = dockyard("deployment", "pause", "etl/daily", "--state", str(state_file))
+
+    assert error_line(result, code=1) == (
+        "unknown deployment 'etl/daily'; known: etl/hourly, hello-world/every-10s"
+    )
+
+
+def test_deployment_inspect(state_file: Path) -> None:
+    result = dockyard("deployment", "inspect", "etl/hourly", "--state", str(state_file))
+
+    assert result.returncode == 0, result.stderr
+    fields = dict(re.split(r"\s+", line, maxsplit=1) for line in _renamed(result.stdout))
+    assert fields["name"] == "etl/hourly"
+    assert fields["status"] == "active"
+    assert fields["schedules"] == "cron 0 * * * * (Europe/Berlin)"
+    assert fields["tags"] == "etl, team-a"
+    assert (fields["overlap"], fields["catchup"]) == ("allow", "latest")  # Deployment's defaults
+    assert fields["last_run"] == "bbbbbbbb Completed 2024-05-01 12:01:00"
+    hours = [shown_time(t) for t in fields["next_runs"].split(", ")]
+    assert [b - a for a, b in zip(hours, hours[1:], strict=False)] == [timedelta(hours=1)] * 4
+
+
+def _renamed(stdout: str) -> list[str]:
+    """The inspect lines with the two-word keys joined by ``_`` (``next runs`` → ``next_runs``)."""
+    return [re.sub(r"^(next|last) (runs?)", r"\1_\2", line) for line in stdout.splitlines()]
+
+
+def test_deployment_inspect_json(state_file: Path) -> None:
+    result = dockyard("deployment", "inspect", "etl/hourly", "--state", str(state_file), "--json")
+
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == DETAIL_KEYS
+    assert (data["flow_name"], data["deployment"], data["paused"]) == ("etl", "hourly", False)
+    assert len(data["next_runs"]) == 5
+    assert data["next_run"] == data["next_runs"][0]
+    assert set(data["last_run"]) == RUN_KEYS
+    assert (data["last_run"]["id"], data["last_run"]["state"]) == (COMPLETED_ID, "Completed")
+    assert (data["entrypoint"], data["parameters"], data["parameter_schema"]) == ("", {}, {})
+
+
+def test_deployment_inspect_unknown_lists_the_known_ones(state_file: Path) -> None:
+    result = dockyard("deployment", "inspect", "etl/daily", "--state", str(state_file))
 
     assert error_line(result, code=1) == (
         "unknown deployment 'etl/daily'; known: etl/hourly, hello-world/every-10s"
@@ -496,7 +573,11 @@ def test_run_ls_status_is_case_insensitive_and_repeatable(state_file: Path) -> N
     )
 
     assert result.returncode == 0, result.stderr
-    assert [r["id"] for r in json.loads(result.stdout)] == [OTHER_ID, COMPLETED_ID]
+    listed = json.loads(result.stdout)
+    assert [r["id"] for r in listed] == [OTHER_ID, COMPLETED_ID]
+    assert [set(r) for r in listed] == [RUN_KEYS, RUN_KEYS]
+    assert listed[1]["scheduled_at"] == "2024-05-01T12:01:00Z"
+    assert listed[1]["duration_seconds"] == 2.5
 
 
 def test_run_ls_unknown_status_lists_the_states(state_file: Path) -> None:
@@ -535,6 +616,10 @@ def test_run_inspect_json(state_file: Path) -> None:
     data = json.loads(result.stdout)
     assert (data["id"], data["state"]) == (COMPLETED_ID, "Completed")
     assert [e["state"] for e in data["history"]] == ["Scheduled", "Pending", "Running", "Completed"]
+    assert set(data) == RUN_DETAIL_KEYS  # the API's RunDetail: no pid, slot_key, …
+    assert data["parameters"] == {"day": "today"}
+    assert data["history"][-1] == {"state": "Completed", "at": "2024-05-01T12:01:03.500000Z",
+                                   "message": None}  # fmt: skip
 
 
 def test_run_inspect_unknown_run(state_file: Path) -> None:
@@ -571,6 +656,8 @@ def test_run_logs_json(state_file: Path) -> None:
     assert result.returncode == 0, result.stderr
     [line] = json.loads(result.stdout)
     assert (line["stream"], line["line"], line["seq"]) == ("stderr", "oops", 5)
+    assert line == {"seq": 5, "at": "2024-05-01T12:00:00Z", "stream": "stderr", "line": "oops"}
+    assert set(line) == LOG_KEYS
 
 
 def test_missing_state_file_names_the_path(tmp_path: Path) -> None:

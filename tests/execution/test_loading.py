@@ -9,19 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.core.flows import Flow
+from dockyard import Flow
+from dockyard.core.entrypoints import Entrypoint, parse_entrypoint
 from dockyard.errors import EntrypointError
 from dockyard.execution.loading import (
-    Entrypoint,
-    entrypoint_for,
     flows_in_module,
     import_file,
     load_flow,
     module_name_for,
-    parse_entrypoint,
 )
+from tests import helpers
 
-FIXTURES = Path(__file__).parent / "fixtures" / "flows"
+FIXTURES = helpers.FIXTURES / "flows"
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +155,7 @@ def test_import_error_in_an_imported_sibling_points_at_the_sibling(tmp_path):
 
 
 def test_syntax_error_has_its_line(tmp_path):
-    write(tmp_path, "broken.py", "from dockyard.core.flows import flow\n\ndef etl(:\n    pass\n")
+    write(tmp_path, "broken.py", "from dockyard import flow\n\ndef etl(:\n    pass\n")
     with pytest.raises(EntrypointError) as info:
         load_flow("broken.py:etl", tmp_path)
     message = str(info.value)
@@ -190,7 +189,7 @@ def test_base_dir_is_on_sys_path(tmp_path):
 
 
 def test_reloading_a_changed_file_gives_the_new_code(tmp_path):
-    code = "from dockyard.core.flows import flow\n\n@flow\ndef f():\n    return {}\n"
+    code = "from dockyard import flow\n\n@flow\ndef f():\n    return {}\n"
     write(tmp_path, "f.py", code.format(1))
     assert load_flow("f.py:f", tmp_path)() == 1
     write(tmp_path, "f.py", code.format(2))
@@ -212,11 +211,3 @@ def test_as_main_unpickles_objects_pickled_by_the_script(tmp_path):
 def test_flows_in_module():
     module = import_file((FIXTURES / "pipelines.py").resolve(), FIXTURES.resolve())
     assert sorted(flows_in_module(module)) == ["clean", "extract_load"]
-
-
-def test_entrypoint_for_finds_module_level_names():
-    loaded = load_flow("pipelines.py:extract_load", FIXTURES)
-    assert entrypoint_for(loaded, FIXTURES) == Entrypoint("pipelines.py", "extract_load")
-    bound = load_flow("pipelines.py:processor.process_batch", FIXTURES)
-    assert str(entrypoint_for(bound, FIXTURES)) == "pipelines.py:processor.process_batch"
-    assert entrypoint_for(loaded, FIXTURES / "elsewhere") is None

@@ -1,7 +1,6 @@
 """Before the first tick no endpoint answers 500: probes and API say "starting" (503)."""
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest
@@ -11,15 +10,14 @@ from dockyard.service.lifecycle import ServeService
 from dockyard.settings import load_settings
 from dockyard.web.app import create_app
 from dockyard.web.auth import TokenGuard
-
-FLOWS = Path(__file__).parent / "e2e" / "flows"
+from tests.helpers import FLOWS
 
 
 @pytest.fixture
 def app():
-    flow = load_flow("behaviours.py:noop", FLOWS)
+    flow = load_flow("behaviours.py:noop", FLOWS)  # the test process may import user code
     service = ServeService([flow.to_deployment("d")], load_settings({}))  # not started
-    return create_app(service, TokenGuard(token=None, token_file=None, host="127.0.0.1"))
+    return create_app(service.ops, TokenGuard(token=None, token_file=None, host="127.0.0.1"))
 
 
 def call(app, method: str, path: str) -> httpx.Response:

@@ -203,14 +203,14 @@ def test_platform_machine() -> None:
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
+def etl_project(tmp_path, monkeypatch):
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "etl.py").write_text(FLOW)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
-def test_prepare_builds_the_config_entry(project) -> None:
+def test_prepare_builds_the_config_entry(etl_project) -> None:
     text = render_dockerfile("acme/etl:1", entrypoints=["flows/etl.py:etl"], interval=[60])
     assert "ARG BASE_IMAGE=python:" in text
     request = prepare(
@@ -242,12 +242,12 @@ def test_prepare_builds_the_config_entry(project) -> None:
         ({}, "give ENTRYPOINT"),
     ],
 )
-def test_bad_inputs_fail_before_building(project, kwargs: dict, message: str) -> None:
+def test_bad_inputs_fail_before_building(etl_project, kwargs: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         prepare("acme/etl:1", **kwargs)
 
 
-def test_bad_tag(project) -> None:
+def test_bad_tag(etl_project) -> None:
     with pytest.raises(UsageError, match="not an image name"):
         prepare("Acme/ETL", entrypoints=["flows/etl.py:etl"])
 

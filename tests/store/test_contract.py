@@ -1,81 +1,89 @@
-"""Contract tests for the state store, on real database files (no mocks).
+"""The state store contract: what every backend must do, on a real database (no mocks).
 
-Tests that take the ``store`` fixture form the contract every backend must pass; today the
-only backend is SQLite. Add PostgreSQL as a second ``backend`` param (behind an
-``external_service`` marker) and the contract runs against it unchanged. The tests at the
-end are specific to SQLite files: paths, pragmas, migrations of an old file.
+Every test here takes ``store`` or ``open_backend`` (tests/store/conftest.py), which are
+parametrized over the backends in ``BACKENDS``: a new backend (PostgreSQL next) is one more
+entry there and runs this whole module unchanged. Tests of one backend's own behaviour
+(SQLite files, pragmas, migrations of an old file) live in that backend's module.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import inspect
 import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from dockyard.core.states import RunState
-from dockyard.errors import NotFoundError, StateStoreError, UsageError
+from dockyard.errors import NotFoundError, UsageError
 from dockyard.store import (
     PAUSED_BY_CONFIG,
     PAUSED_BY_SHUTDOWN,
     PAUSED_BY_USER,
-    NewRun,
     SqlStateStore,
-    migrations,
     open_store,
     slot_key,
 )
+from dockyard.store.base import StateStore
+from tests.store.support import DEP, JOIN_TIMEOUT_SECONDS, T0, Opener, new_run
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-DEP = "etl/nightly"
-JOIN_TIMEOUT_SECONDS = 60
-
-Opener = Callable[..., SqlStateStore]
+# -- the protocol ------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite"])
-def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Open (possibly several) stores on one database of the backend under test."""
-    url = f"sqlite:///{tmp_path / 'state' / 'state.db'}"
-    opened: list[SqlStateStore] = []
+def _protocol_methods() -> list[str]:
+    return sorted(
+        name
+        for name, value in vars(StateStore).items()
+        if not name.startswith("_") and inspect.isfunction(value)
+    )
 
-    def opener(**kwargs: object) -> SqlStateStore:
-        store = open_store(url, **kwargs)  # type: ignore[arg-type]
-        opened.append(store)
-        return store
 
-    yield opener
-    for store in opened:
+def test_sql_state_store_is_a_state_store_for_the_type_checker(tmp_path: Path) -> None:
+    # mypy checks this assignment against the Protocol's members and their signatures.
+    store: StateStore = open_store(tmp_path / "state.db")
+    try:
+        assert isinstance(store, SqlStateStore)
+    finally:
         store.close()
 
 
-@pytest.fixture
-def store(open_backend: Opener) -> SqlStateStore:
-    store = open_backend()
-    store.upsert_deployment(DEP, "nightly", {"schedule": "0 * * * *"}, now=T0)
-    return store
-
-
-def new_run(scheduled_at: datetime = T0, **kwargs: object) -> NewRun:
-    values: dict[str, object] = {
-        "deployment": DEP,
-        "flow_name": "nightly",
-        "parameters": {"n": 1},
-        "scheduled_at": scheduled_at,
-        "trigger": "schedule",
-    }
-    values.update(kwargs)
-    return NewRun(**values)  # type: ignore[arg-type]
+def test_backend_has_every_protocol_member_with_a_compatible_signature(
+    store: StateStore,
+) -> None:
+    backend = type(store)
+    methods = _protocol_methods()
+    assert "claim_slot" in methods and "transition" in methods  # the listing itself works
+    for attribute, annotation in StateStore.__annotations__.items():
+        assert annotation == "str", attribute  # today's only attribute: database
+        assert isinstance(getattr(store, attribute), str), attribute
+    for name in methods:
+        assert callable(getattr(backend, name, None)), f"{backend.__name__} lacks {name}"
+        wanted = inspect.signature(getattr(StateStore, name), eval_str=True)
+        actual = inspect.signature(getattr(backend, name), eval_str=True)
+        where = f"{backend.__name__}.{name}{actual} vs StateStore.{name}{wanted}"
+        assert actual.return_annotation == wanted.return_annotation, where
+        for param in wanted.parameters.values():
+            got = actual.parameters.get(param.name)
+            assert got is not None, f"{where}: no parameter {param.name}"
+            assert got.kind == param.kind, f"{where}: {param.name} is {got.kind.description}"
+            assert got.default == param.default, f"{where}: default of {param.name}"
+            if param.name != "self":
+                assert got.annotation == param.annotation, f"{where}: type of {param.name}"
+        for extra in actual.parameters.values():
+            if extra.name in wanted.parameters:
+                continue
+            optional = extra.default is not inspect.Parameter.empty or extra.kind in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+            )
+            assert optional, f"{where}: extra parameter {extra.name} must be optional"
 
 
 # -- deployments -------------------------------------------------------------------------------
 
 
-def test_upsert_inserts_active_then_updates_spec_only(store: SqlStateStore) -> None:
+def test_upsert_inserts_active_then_updates_spec_only(store: StateStore) -> None:
     record = store.get_deployment(DEP)
     assert record is not None
     assert (record.paused, record.paused_reason, record.cursor) == (False, None, None)
@@ -92,13 +100,13 @@ def test_upsert_inserts_active_then_updates_spec_only(store: SqlStateStore) -> N
     assert (updated.created_at, updated.updated_at) == (T0, later)
 
 
-def test_list_deployments_sorted_by_name(store: SqlStateStore) -> None:
+def test_list_deployments_sorted_by_name(store: StateStore) -> None:
     store.upsert_deployment("a/first", "first", {}, now=T0)
     store.upsert_deployment("z/last", "last", {}, now=T0)
     assert [d.name for d in store.list_deployments()] == ["a/first", DEP, "z/last"]
 
 
-def test_set_paused_records_reason_and_keeps_the_first_one(store: SqlStateStore) -> None:
+def test_set_paused_records_reason_and_keeps_the_first_one(store: StateStore) -> None:
     t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
     paused = store.set_paused(DEP, True, PAUSED_BY_CONFIG, now=t1)
     assert (paused.paused, paused.paused_reason, paused.paused_at) == (True, PAUSED_BY_CONFIG, t1)
@@ -114,7 +122,7 @@ def test_set_paused_records_reason_and_keeps_the_first_one(store: SqlStateStore)
         store.set_paused(DEP, True, "bored", now=t2)
 
 
-def test_unknown_deployment_error_lists_known_ones(store: SqlStateStore) -> None:
+def test_unknown_deployment_error_lists_known_ones(store: StateStore) -> None:
     store.upsert_deployment("a/b", "b", {}, now=T0)
     message = f"unknown deployment 'x/y'; known: a/b, {DEP}"
     with pytest.raises(NotFoundError, match=f"^{message}$"):
@@ -137,7 +145,7 @@ def test_slot_key_is_deterministic_utc() -> None:
     assert slot_key(DEP, T0) == slot_key(DEP, T0.astimezone(plus2))
 
 
-def test_claim_slot_twice_second_gets_none(store: SqlStateStore) -> None:
+def test_claim_slot_twice_second_gets_none(store: StateStore) -> None:
     first = store.claim_slot(new_run(), now=T0)
     assert first is not None
     assert first.slot_key == slot_key(DEP, T0)
@@ -189,7 +197,7 @@ def test_concurrent_claims_each_slot_exactly_once(open_backend: Opener) -> None:
 # -- runs and transitions ----------------------------------------------------------------------
 
 
-def test_create_run_defaults(store: SqlStateStore) -> None:
+def test_create_run_defaults(store: StateStore) -> None:
     run = store.create_run(new_run(trigger="manual", name="by-hand", retries=2), now=T0)
     assert run.id and run.slot_key is None and run.trigger == "manual"
     assert (run.name, run.retries, run.attempt, run.parameters) == ("by-hand", 2, 1, {"n": 1})
@@ -203,7 +211,7 @@ def test_create_run_defaults(store: SqlStateStore) -> None:
     assert store.get_run(run.id) == run
 
 
-def test_transition_updates_fields_and_history(store: SqlStateStore) -> None:
+def test_transition_updates_fields_and_history(store: StateStore) -> None:
     run = store.create_run(new_run(), now=T0)
     t1, t2, t3 = (T0 + timedelta(seconds=s) for s in (1, 2, 5))
     store.transition(run.id, RunState.PENDING, at=t1, message="waiting for a free slot")
@@ -238,7 +246,7 @@ def test_transition_updates_fields_and_history(store: SqlStateStore) -> None:
     ],
 )
 def test_illegal_transition_raises_and_changes_nothing(
-    store: SqlStateStore, path: list[RunState], illegal: RunState
+    store: StateStore, path: list[RunState], illegal: RunState
 ) -> None:
     run = store.create_run(new_run(), now=T0)
     for state in path:
@@ -259,7 +267,7 @@ def test_transition_seen_by_another_instance_is_not_repeated(open_backend: Opene
     assert [e.state for e in first.state_history(run.id)].count(RunState.RUNNING) == 1
 
 
-def test_transition_and_update_refuse_unknown_fields_and_runs(store: SqlStateStore) -> None:
+def test_transition_and_update_refuse_unknown_fields_and_runs(store: StateStore) -> None:
     run = store.create_run(new_run(), now=T0)
     with pytest.raises(TypeError, match="state"):
         store.transition(run.id, RunState.PENDING, at=T0, state="Running")
@@ -271,7 +279,7 @@ def test_transition_and_update_refuse_unknown_fields_and_runs(store: SqlStateSto
     assert (updated.pid, updated.name, updated.code_revision) == (7, "renamed", "abc")
 
 
-def test_get_run_by_prefix(store: SqlStateStore) -> None:
+def test_get_run_by_prefix(store: StateStore) -> None:
     for run_id in ("abcdef01" + "0" * 24, "abcdef02" + "0" * 24, "123456ff" + "0" * 24):
         store.create_run(new_run(id=run_id), now=T0)
     assert store.get_run("123456").id.startswith("123456ff")
@@ -286,7 +294,7 @@ def test_get_run_by_prefix(store: SqlStateStore) -> None:
         store.get_run("1234%_")
 
 
-def test_list_and_count_runs_filters(store: SqlStateStore) -> None:
+def test_list_and_count_runs_filters(store: StateStore) -> None:
     store.upsert_deployment("other/dep", "other", {}, now=T0)
     ids = []
     for hour in range(6):
@@ -314,7 +322,7 @@ def test_list_and_count_runs_filters(store: SqlStateStore) -> None:
         store.list_runs(order="sideways")
 
 
-def test_runs_in_states_oldest_scheduled_first(store: SqlStateStore) -> None:
+def test_runs_in_states_oldest_scheduled_first(store: StateStore) -> None:
     late = store.create_run(new_run(T0 + timedelta(hours=2)), now=T0)
     early = store.create_run(new_run(T0), now=T0 + timedelta(minutes=1))
     done = store.create_run(new_run(T0 - timedelta(hours=1)), now=T0)
@@ -362,7 +370,7 @@ def test_logs_exactly_at_the_limit_have_no_marker(open_backend: Opener) -> None:
     assert (store.get_run(run.id).log_lines, store.get_run(run.id).log_truncated) == (5, 0)
 
 
-def test_logs_tail_and_after_seq(store: SqlStateStore) -> None:
+def test_logs_tail_and_after_seq(store: StateStore) -> None:
     run = store.create_run(new_run(), now=T0)
     store.append_logs(run.id, _lines(1, 10))
     assert [line.seq for line in store.get_logs(run.id, tail=3)] == [8, 9, 10]
@@ -374,7 +382,7 @@ def test_logs_tail_and_after_seq(store: SqlStateStore) -> None:
     assert (first.run_id, first.at, first.line) == (run.id, T0 + timedelta(seconds=1), "line 1")
 
 
-def test_logs_refuse_unknown_runs_and_streams(store: SqlStateStore) -> None:
+def test_logs_refuse_unknown_runs_and_streams(store: StateStore) -> None:
     run = store.create_run(new_run(), now=T0)
     with pytest.raises(NotFoundError):
         store.append_logs("missing", _lines(1, 1))
@@ -389,7 +397,7 @@ def test_logs_refuse_unknown_runs_and_streams(store: SqlStateStore) -> None:
 # -- datetimes ---------------------------------------------------------------------------------
 
 
-def test_datetimes_round_trip_as_aware_utc(store: SqlStateStore) -> None:
+def test_datetimes_round_trip_as_aware_utc(store: StateStore) -> None:
     plus5 = timezone(timedelta(hours=5, minutes=30))
     local = datetime(2024, 5, 1, 17, 30, 0, 123456, tzinfo=plus5)
     run = store.create_run(new_run(local), now=local)
@@ -403,150 +411,3 @@ def test_datetimes_round_trip_as_aware_utc(store: SqlStateStore) -> None:
         store.transition(run.id, RunState.PENDING, at=datetime(2024, 5, 1))
     with pytest.raises(ValueError, match="timezone-aware"):
         new_run(datetime(2024, 5, 1))
-
-
-def test_ping_answers_without_writing(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    store = open_store(path)
-    before = {p.name: p.stat().st_size for p in tmp_path.glob("state.db*")}
-    assert all(store.ping() is None for _ in range(10))
-    assert {p.name: p.stat().st_size for p in tmp_path.glob("state.db*")} == before
-    store.close()
-
-
-# -- SQLite files: paths, pragmas, migrations --------------------------------------------------
-
-
-def test_open_creates_parent_directories_and_sets_pragmas(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "er" / "state.db"
-    with open_store(path) as store:
-        assert path.is_file()
-        with store._engine.connect() as conn:
-            pragmas = {
-                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-                for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous")
-            }
-    assert pragmas == {
-        "journal_mode": "wal",
-        "busy_timeout": 10000,
-        "foreign_keys": 1,
-        "synchronous": 1,
-    }
-    assert _version(path) == migrations.CURRENT_VERSION == 2
-
-
-def test_open_accepts_sqlite_urls_and_reopens(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with open_store(f"sqlite:///{path}") as store:
-        store.upsert_deployment(DEP, "nightly", {}, now=T0)
-    with open_store(str(path)) as store:
-        assert [d.name for d in store.list_deployments()] == [DEP]
-
-
-def test_unwritable_path_gives_one_line_error(tmp_path: Path) -> None:
-    (tmp_path / "afile").write_text("not a directory")
-    path = tmp_path / "afile" / "state.db"
-    with pytest.raises(StateStoreError) as caught:
-        open_store(path)
-    message = str(caught.value)
-    assert message.startswith(f"cannot open state database {path}: ")
-    assert (
-        f"{tmp_path / 'afile'} is a file, not a directory; set --state or DOCKYARD_STATE" in message
-    )
-    assert "\n" not in message
-
-
-def test_corrupt_file_gives_one_line_error(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    path.write_bytes(b"this is not a sqlite database, just some text " * 100)
-    with pytest.raises(StateStoreError, match=f"cannot open state database {path}: .*not a data"):
-        open_store(path)
-
-
-def test_read_only_database_reads_but_refuses_writes(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with open_store(path) as store:
-        store.upsert_deployment(DEP, "nightly", {}, now=T0)
-    # Root ignores file permissions, so ask SQLite for read-only mode explicitly.
-    with open_store(f"sqlite:///file:{path}?mode=ro&uri=true") as store:
-        assert store.get_deployment(DEP) is not None
-        with pytest.raises(StateStoreError, match="is read-only .*writable path"):
-            store.set_paused(DEP, True, PAUSED_BY_USER, now=T0)
-
-
-def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    open_store(path).close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE schema_version SET version = 5")
-    conn.close()
-    expected = (
-        f"state database {path} has schema version 5 but this dockyard knows up to 2; "
-        "upgrade dockyard"
-    )
-    with pytest.raises(StateStoreError) as caught:
-        open_store(path)
-    assert str(caught.value) == expected
-
-
-def test_migrates_a_version_1_file(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    engine = sa.create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        assert migrations.migrate(conn, target=1) == 1
-        conn.exec_driver_sql(
-            "INSERT INTO deployments (name, flow_name, spec, paused, created_at, updated_at) "
-            "VALUES ('etl/nightly', 'nightly', '{}', 0, "
-            "'2024-05-01 12:00:00.000000', '2024-05-01 12:00:00.000000')"
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO runs (id, deployment, flow_name, state, parameters, trigger, "
-            "scheduled_at, created_at, attempt, retries, retry_delay_seconds, log_lines, "
-            "updated_at) VALUES ('0123456789abcdef', 'etl/nightly', 'nightly', 'Running', "
-            "'{\"n\": 3}', 'schedule', '2024-05-01 12:00:00.000000', "
-            "'2024-05-01 12:00:00.000000', 1, 0, 0.0, 0, '2024-05-01 12:00:00.000000')"
-        )
-        columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(runs)")]
-    engine.dispose()
-    assert "code_revision" not in columns and "log_truncated" not in columns
-    assert _version(path) == 1
-
-    with open_store(path) as store:
-        assert _version(path) == 2
-        old = store.get_run("0123456789")
-        assert (old.state, old.parameters, old.scheduled_at) == (RunState.RUNNING, {"n": 3}, T0)
-        assert (old.code_revision, old.log_truncated) == (None, 0)
-        done = store.transition(old.id, RunState.COMPLETED, at=T0, code_revision="deadbeef")
-        assert done.code_revision == "deadbeef"
-        fresh = store.create_run(new_run(), now=T0)
-        assert store.update_run(fresh.id, code_revision="cafe").code_revision == "cafe"
-
-
-def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
-
-    def open_and_close() -> None:
-        try:
-            barrier.wait(timeout=JOIN_TIMEOUT_SECONDS)
-            open_store(path).close()
-        except BaseException as exc:  # reported in the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_and_close) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=JOIN_TIMEOUT_SECONDS)
-        assert not thread.is_alive()
-    assert errors == []
-    assert _version(path) == 2
-
-
-def _version(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
-    finally:
-        conn.close()
