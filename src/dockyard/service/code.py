@@ -118,9 +118,8 @@ class CodeSupervisor:
         manager.status.revision = sha
         self.metrics.code_serving(plan.key, sha)
 
-    async def _check(self, plan: SourcePlan, path: Path, sha: str | None = None) -> str | None:
+    async def _check(self, plan: SourcePlan, path: Path, sha: str) -> str | None:
         """Load the revision in a probe; None if it defines its deployments cleanly."""
-        sha = sha or Path(path).name  # GitSource checks out revisions/<sha>/
         request = plan.request.at(path, sha)
         limit = self.settings.source_check_timeout
         result = await probe(request, work_dir=self.work_dir, limit_seconds=limit)

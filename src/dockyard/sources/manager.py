@@ -58,7 +58,7 @@ class SourceManager:
         source: Any,
         *,
         pull_interval: float,
-        check: Callable[[Path], Awaitable[str | None]],
+        check: Callable[[Path, str], Awaitable[str | None]],
         publish: Callable[[str, Path], Awaitable[None]],
         metrics: Any,
         clock: Callable[[], datetime],
@@ -122,7 +122,7 @@ class SourceManager:
             return False
         if result.sha == self.status.refused_revision:
             raise _Refused(self.status.last_error or f"revision {result.sha[:12]} was refused")
-        problem = await self.check(result.path)
+        problem = await self.check(result.path, result.sha)
         if problem:
             self.status.refused_revision = result.sha
             self.metrics.code_load_failure(self.status.name)

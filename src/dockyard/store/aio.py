@@ -75,11 +75,11 @@ class AsyncStore:
     async def set_cursor(self, name: str, cursor: datetime | None) -> DeploymentRecord:
         return await self._call(self.store.set_cursor, name, cursor)
 
-    async def claim_slot(self, new_run: NewRun) -> RunRecord | None:
-        return await self._call(self.store.claim_slot, new_run)
+    async def claim_slot(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord | None:
+        return await self._call(self.store.claim_slot, new_run, now=now)
 
-    async def create_run(self, new_run: NewRun) -> RunRecord:
-        return await self._call(self.store.create_run, new_run)
+    async def create_run(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord:
+        return await self._call(self.store.create_run, new_run, now=now)
 
     async def get_run(self, run_id: str) -> RunRecord:
         return await self._call(self.store.get_run, run_id)
