@@ -14,15 +14,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack
 
-from dockyard.core.deployments import Deployment
 from dockyard.core.flows import FlowDefinition
 from dockyard.core.options import DeploymentOptions, check_option_names
 from dockyard.core.states import FlowRun, State
 from dockyard.errors import DockyardError, UsageError
 from dockyard.execution import inprocess
 from dockyard.execution.loading import file_hash, source_file
+
+if TYPE_CHECKING:  # a run's child imports this module: no schedules, store or server
+    from dockyard.core.deployments import Deployment
 
 P = ParamSpec("P")
 R = TypeVar("R")
