@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard.core.deployments import Deployment, check_unique
 from dockyard.errors import DockyardError
@@ -24,9 +25,11 @@ from dockyard.execution.spec import ProbeRequest, ProbeResult
 from dockyard.metrics import Metrics
 from dockyard.service.registry import Registry
 from dockyard.settings import Settings
-from dockyard.sources.git import GitSource
 from dockyard.sources.manager import SourceManager
 from dockyard.sources.repository import GitRepository
+
+if TYPE_CHECKING:  # GitPython is imported only when there is a git source
+    from dockyard.sources.git import GitSource
 
 logger = logging.getLogger("dockyard")
 
@@ -83,6 +86,8 @@ class CodeSupervisor:
         """Serve the last published revision of each source, then start its pull loop."""
         self.registry = registry
         self._started_at = self.clock()
+        if self.plans:
+            from dockyard.sources.git import GitSource
         for plan in self.plans:
             source = GitSource(plan.repo, plan.root)
             manager = SourceManager(

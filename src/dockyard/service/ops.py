@@ -17,7 +17,6 @@ from dockyard.core.parameters import merge_parameters
 from dockyard.core.policies import PauseReason, Trigger
 from dockyard.core.records import LogLine, RunRecord, StateEvent
 from dockyard.core.schedules import upcoming
-from dockyard.core.schema_check import validate_against_schema
 from dockyard.core.states import RunState
 from dockyard.errors import StateStoreError
 from dockyard.metrics import Metrics
@@ -168,6 +167,8 @@ class Operations:
         store = self.store
         params = merge_parameters(deployment.parameters, parameters or {})
         if deployment.enforce_parameter_schema:
+            from dockyard.core.schema_check import validate_against_schema  # jsonschema: on use
+
             params = validate_against_schema(
                 deployment.parameter_schema, params, flow_name=deployment.flow_name,
                 names_only=not deployment.validate_parameters,

@@ -24,7 +24,6 @@ from dockyard.execution.process import probe
 from dockyard.execution.spec import EntrypointRequest, ProbeRequest, ProbeResult
 from dockyard.service.code import SourcePlan, deployments_of
 from dockyard.settings import Settings, load_settings
-from dockyard.sources.git import GitSource
 from dockyard.sources.locations import (
     checkout_root,
     repository_from_config,
@@ -201,6 +200,8 @@ async def _check_sources(prepared: Prepared, *, publish: bool) -> int:
 
 
 async def _check_one(plan: SourcePlan, settings: Settings, work: Path, *, publish: bool) -> bool:
+    from dockyard.sources.git import GitSource
+
     source = GitSource(plan.repo, plan.root)
     try:
         result = await asyncio.to_thread(source.sync)
