@@ -604,3 +604,43 @@ def test_a_helper_module_change_reaches_the_deployment_and_no_user_code_is_impor
     assert len(importers) >= 4
     # ... and the serve process itself never did.
     assert api.served.process.pid not in importers
+
+
+DEPLOYMENT_FLOW = """
+import helpers
+from dockyard import flow
+
+
+@flow
+def f():
+    return helpers.CRON
+
+
+daily = f.to_deployment("daily", cron=helpers.CRON)
+"""
+
+
+def test_a_deployment_made_in_code_takes_its_schedule_from_the_helper_of_its_revision(
+    project, serve, tmp_path
+):
+    """The entrypoint names a module-level deployment whose cron a sibling module holds."""
+    log = tmp_path / "imported-by.txt"
+    helper = HELPER.replace("{{os.getpid()}}", "{os.getpid()}")
+    first = project.commit(
+        {"flows/f.py": DEPLOYMENT_FLOW, "flows/helpers.py": helper.replace("{cron}", "0 1 * * *")}
+    )
+    api = serve(["flows/f.py:daily", "--source", project.url], IMPORT_LOG=str(log))
+    api.wait_revision(first)
+    shown = api.get("/api/deployments/f/daily").json()
+    assert [s["cron"] for s in shown["schedules"]] == ["0 1 * * *"]
+    assert shown["version"] == first
+
+    second = project.commit({"flows/helpers.py": helper.replace("{cron}", "30 2 * * *")})
+    api.sync()
+    api.wait_revision(second)
+    shown = api.get("/api/deployments/f/daily").json()
+    assert [s["cron"] for s in shown["schedules"]] == ["30 2 * * *"]
+    assert shown["next_runs"][0].endswith("02:30:00Z") or "02:30:00" in shown["next_runs"][0]
+    run = api.run("f/daily")
+    assert (run["marker"], run["code_revision"]) == ("30 2 * * *", second)
+    assert api.served.process.pid not in {int(pid) for pid in log.read_text().split()}

@@ -16,8 +16,9 @@ from typing import Any
 from dockyard.config import FileConfig, deployment_options, with_path
 from dockyard.core.deployments import Deployment, FlowLocation, check_unique
 from dockyard.core.flows import FlowDefinition
+from dockyard.core.names import check_name
 from dockyard.errors import DockyardError, UsageError
-from dockyard.execution.loading import load_flow
+from dockyard.execution.loading import load_target
 
 
 def deployment_from_flow(
@@ -91,10 +92,44 @@ def from_entrypoint(
     """One deployment of ``entrypoint`` under ``base_dir`` with deployment ``options``.
 
     Runs re-load the flow from ``base_dir``, so imports relative to the project root work.
+    The entrypoint may also name a deployment the module makes itself
+    (``hourly = etl.to_deployment("hourly", cron=CRON)``): deployments as code.
     """
-    flow = load_flow(entrypoint, base_dir)
+    target = load_target(entrypoint, base_dir)
+    if isinstance(target, Deployment):
+        return _as_given(target, entrypoint, name, options, source_key, revision)
     location = FlowLocation(str(base_dir.resolve()), entrypoint, None, source_key, revision)
-    return Deployment.from_flow(flow, location, name, **dict(options))
+    return Deployment.from_flow(target, location, name, **dict(options))
+
+
+_UNSET = object()
+_DEFAULT_OPTIONS = {"overlap": "allow", "catchup": "latest", "enforce_parameter_schema": True}
+"""What a dockyard.yaml entry says when it leaves an option out."""
+
+
+def _as_given(
+    deployment: Deployment,
+    entrypoint: str,
+    name: str | None,
+    options: Mapping[str, Any],
+    source_key: str | None,
+    revision: str | None,
+) -> Deployment:
+    """A deployment the user's module made, stamped with the revision it came from."""
+    given = sorted(k for k, v in options.items() if v not in (None, [], {}, ()) and (
+        _DEFAULT_OPTIONS.get(k, _UNSET) != v
+    ))  # fmt: skip
+    if given:
+        raise UsageError(
+            f"{entrypoint} is a deployment; set {', '.join(given)} where the code makes it"
+        )
+    version = deployment.options.get("version") or revision or deployment.version
+    return deployment.with_options(
+        name=check_name("deployment", name) if name else deployment.name,
+        source_key=source_key,
+        revision=revision,
+        version=version,
+    )
 
 
 def from_config(

@@ -33,13 +33,33 @@ def load_flow(
     objects pickled from a script's ``__main__`` unpickle (multiprocessing's spawn trick).
     ``base_dir`` and the file's directory go to the front of ``sys.path``.
     """
+    ep, obj = _load_attr(entrypoint, base_dir, as_main=as_main)
+    if not isinstance(obj, FlowDefinition):
+        raise EntrypointError(f"{ep} is {_describe(obj)}, not a flow: decorate it with @flow")
+    return obj
+
+
+def load_target(entrypoint: str, base_dir: str | os.PathLike[str] = ".") -> Any:
+    """The flow, or the ``Deployment`` (``flow.to_deployment(...)`` at module level), that an
+    entrypoint names; anything else is an EntrypointError."""
+    from dockyard.core.deployments import Deployment
+
+    ep, obj = _load_attr(entrypoint, base_dir)
+    if not isinstance(obj, (FlowDefinition, Deployment)):
+        raise EntrypointError(f"{ep} is {_describe(obj)}, not a flow: decorate it with @flow")
+    return obj
+
+
+def _load_attr(
+    entrypoint: Entrypoint | str, base_dir: str | os.PathLike[str], *, as_main: bool = False
+) -> tuple[Entrypoint, Any]:
     ep = parse_entrypoint(entrypoint) if isinstance(entrypoint, str) else entrypoint
     base = Path(base_dir).resolve()
     file = (base / ep.path).resolve()
     if not file.is_file():
         raise EntrypointError(f"entrypoint file {ep.path!r} not found in {base}")
     module = import_file(file, base, display=ep.path, as_main=as_main)
-    return _resolve_attr(module, ep)
+    return ep, _resolve_attr(module, ep)
 
 
 def import_file(
@@ -106,7 +126,7 @@ def _prepend_sys_path(*dirs: Path) -> None:
         sys.path.insert(0, entry)
 
 
-def _resolve_attr(module: types.ModuleType, ep: Entrypoint) -> FlowDefinition[..., Any]:
+def _resolve_attr(module: types.ModuleType, ep: Entrypoint) -> Any:
     obj: Any = module
     for part in ep.attr.split("."):
         if not hasattr(obj, part):
@@ -115,8 +135,6 @@ def _resolve_attr(module: types.ModuleType, ep: Entrypoint) -> FlowDefinition[..
                 f"{ep.path} has no flow {ep.attr!r}; flows defined there: {available}"
             )
         obj = getattr(obj, part)
-    if not isinstance(obj, FlowDefinition):
-        raise EntrypointError(f"{ep} is {_describe(obj)}, not a flow: decorate it with @flow")
     return obj
 
 
