@@ -128,27 +128,18 @@ def load_config(path: str | Path) -> FileConfig:
 
 
 def deployment_options(entry: DeploymentConfig, index: int) -> dict[str, Any]:
-    """Keyword options for building the deployment, schedules checked with their path."""
+    """The deployment options the entry sets (others keep their defaults), schedules
+    checked with their path."""
     from dockyard.core.schedules import schedule_from_dict
 
-    schedules = [
-        schedule_from_dict(s, path=f"deployments[{index}].schedules[{j}]")
-        for j, s in enumerate(entry.schedules)
-    ]
-    return {
-        "schedules": schedules or None,
-        "parameters": entry.parameters,
-        "tags": entry.tags,
-        "description": entry.description,
-        "version": entry.version,
-        "paused": entry.paused,
-        "concurrency_limit": entry.concurrency_limit,
-        "overlap": entry.overlap,
-        "catchup": entry.catchup,
-        "catchup_window": entry.catchup_window,
-        "catchup_max": entry.catchup_max,
-        "enforce_parameter_schema": entry.enforce_parameter_schema,
-    }
+    given = entry.model_fields_set - {"entrypoint", "name"}
+    options: dict[str, Any] = {key: getattr(entry, key) for key in given}
+    if "schedules" in options:
+        options["schedules"] = [
+            schedule_from_dict(s, path=f"deployments[{index}].schedules[{j}]")
+            for j, s in enumerate(entry.schedules)
+        ] or None
+    return options
 
 
 def with_path(index: int, exc: DockyardError, file: str | Path | None = None) -> ConfigError:

@@ -46,7 +46,7 @@ def test_a_deployment_made_in_the_module(code: Path) -> None:
     assert [s.to_dict()["cron"] for s in made.schedules] == ["15 3 * * *"]
     assert dict(made.parameters) == {"day": "yesterday"}
     assert (made.source_key, made.revision, made.version) == ("repo", "abc123", "abc123")
-    renamed = from_entrypoint("jobs.py:nightly", code, {"overlap": "allow"}, name="late")
+    renamed = from_entrypoint("jobs.py:nightly", code, {"tags": []}, name="late")
     assert renamed.full_name == "etl/late"
 
 

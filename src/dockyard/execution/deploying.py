@@ -102,11 +102,6 @@ def from_entrypoint(
     return Deployment.from_flow(target, location, name, **dict(options))
 
 
-_UNSET = object()
-_DEFAULT_OPTIONS = {"overlap": "allow", "catchup": "latest", "enforce_parameter_schema": True}
-"""What a dockyard.yaml entry says when it leaves an option out."""
-
-
 def _as_given(
     deployment: Deployment,
     entrypoint: str,
@@ -116,9 +111,7 @@ def _as_given(
     revision: str | None,
 ) -> Deployment:
     """A deployment the user's module made, stamped with the revision it came from."""
-    given = sorted(k for k, v in options.items() if v not in (None, [], {}, ()) and (
-        _DEFAULT_OPTIONS.get(k, _UNSET) != v
-    ))  # fmt: skip
+    given = sorted(k for k, v in options.items() if v not in (None, [], {}, ()))
     if given:
         raise UsageError(
             f"{entrypoint} is a deployment; set {', '.join(given)} where the code makes it"

@@ -18,7 +18,7 @@ from dockyard.core.policies import PauseReason, Trigger
 from dockyard.core.records import LogLine, RunRecord, StateEvent
 from dockyard.core.schedules import upcoming
 from dockyard.core.states import RunState
-from dockyard.errors import StateStoreError
+from dockyard.errors import NotFoundError, StateStoreError
 from dockyard.metrics import Metrics
 from dockyard.service.catalog import Catalog
 from dockyard.service.code import CodeSupervisor
@@ -137,8 +137,6 @@ class Operations:
         self.catalog.get(name)  # 404 for a deployment not served here
         record = await self.store.get_deployment(name)
         if record is None:
-            from dockyard.errors import NotFoundError
-
             raise NotFoundError(f"deployment {name!r} is not registered yet")
         last = await self.store.list_runs(deployment=name, limit=1)
         return self._view(record, last[0] if last else None)
