@@ -186,6 +186,18 @@ def queue_run(state: Path, deployment: str, parameters: dict[str, Any] | None = 
         return store.create_run(new)
 
 
+def stored_logs(state: Path, run_id: str) -> list[str]:
+    """A run's stored output lines, as `dockyard run logs` prints them."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "run", "logs", run_id, "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dockyard_env(),
+    )
+    return done.stdout.splitlines()
+
+
 def utc_now() -> Any:
     from datetime import UTC, datetime
 

@@ -16,6 +16,7 @@ from tests.helpers import (
     pid_alive,
     queue_run,
     serve_process,
+    stored_logs,
     utc_now,
     wait_for,
 )
@@ -216,21 +217,7 @@ def test_output_is_stored_bounded_with_a_truncation_mark(project):
         served.signal(signal.SIGTERM)
         served.wait_exit()
     assert "line 49" in served.output()  # every line reaches the process output
-    logs = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dockyard",
-            "run",
-            "logs",
-            run.id,
-            "--state",
-            str(served.state_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.splitlines()
+    logs = stored_logs(served.state_path, run.id)
     assert logs[:10] == [f"line {i}" for i in range(10)]
     assert "log truncated" in logs[10] and len(logs) == 11
 

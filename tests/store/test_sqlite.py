@@ -45,7 +45,7 @@ def test_open_creates_parent_directories_and_sets_pragmas(tmp_path: Path) -> Non
         "foreign_keys": 1,
         "synchronous": 1,
     }
-    assert _version(path) == migrations.CURRENT_VERSION == 2
+    assert _version(path) == migrations.CURRENT_VERSION == 3
 
 
 def test_open_accepts_sqlite_urls_and_reopens(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE schema_version SET version = 5")
     conn.close()
     expected = (
-        f"state database {path} has schema version 5 but this dockyard knows up to 2; "
+        f"state database {path} has schema version 5 but this dockyard knows up to 3; "
         "upgrade dockyard"
     )
     with pytest.raises(StateStoreError) as caught:
@@ -125,10 +125,11 @@ def test_migrates_a_version_1_file(tmp_path: Path) -> None:
     assert _version(path) == 1
 
     with open_store(path) as store:
-        assert _version(path) == 2
+        assert _version(path) == 3
         old = store.get_run("0123456789")
         assert (old.state, old.parameters, old.scheduled_at) == (RunState.RUNNING, {"n": 3}, T0)
         assert (old.code_revision, old.log_truncated) == (None, 0)
+        assert (old.owner, old.process) == (None, None)
         done = store.transition(old.id, RunState.COMPLETED, at=T0, code_revision="deadbeef")
         assert done.code_revision == "deadbeef"
         fresh = store.create_run(new_run(), now=T0)
@@ -154,7 +155,7 @@ def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
         thread.join(timeout=JOIN_TIMEOUT_SECONDS)
         assert not thread.is_alive()
     assert errors == []
-    assert _version(path) == 2
+    assert _version(path) == migrations.CURRENT_VERSION
 
 
 def _version(path: Path) -> int:

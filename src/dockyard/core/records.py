@@ -75,6 +75,10 @@ class RunRecord:
     log_lines: int
     log_truncated: int
     updated_at: datetime
+    owner: str | None = None
+    """The serve process (its lease) that started the current attempt."""
+    process: str | None = None
+    """That attempt's process identity (JSON), so a later start can find what it left."""
 
     @property
     def duration_seconds(self) -> float | None:

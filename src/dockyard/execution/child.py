@@ -10,7 +10,6 @@ the webserver, store or scheduler, so it starts fast.
 from __future__ import annotations
 
 import base64
-import ctypes
 import json
 import os
 import pickle
@@ -20,9 +19,9 @@ import traceback
 from typing import Any
 
 from dockyard.core.states import FlowRun, RunState, State
+from dockyard.execution.leftovers import die_with_parent
 from dockyard.execution.spec import ChildResult, ChildStarted, RunSpec
 
-_PR_SET_PDEATHSIG = 1
 RESULT_LIMIT = 2000
 
 
@@ -32,19 +31,6 @@ class RunCancelled(BaseException):
 
 class RunTimedOut(Exception):
     """Raised inside the flow when ``timeout_seconds`` runs out."""
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    # A run must not outlive its serve process, even if that one is SIGKILLed: ask the
-    # kernel for SIGTERM when the parent dies, which ends the run like a cancellation
-    # (and the cancel path kills the run's whole process group).
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -198,7 +184,7 @@ def _kill_own_group() -> None:
 def main() -> int:
     with open(sys.argv[1], encoding="utf-8") as fh:
         envelope = json.load(fh)
-    _die_with_parent(int(envelope["parent_pid"]))
+    die_with_parent(int(envelope["parent_pid"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to dockyard, which drains
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGALRM, _on_alarm)

@@ -11,10 +11,12 @@ deployments as ``Deployment.to_spec()`` dicts, or the error; exit code 0 or 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 from dockyard.core.deployments import Deployment, check_unique
+from dockyard.execution.leftovers import die_with_parent
 from dockyard.execution.spec import ProbeRequest, ProbeResult
 
 
@@ -52,7 +54,9 @@ def result_for(request: ProbeRequest) -> ProbeResult:
 
 
 def main() -> int:
-    request = ProbeRequest.from_json(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))
+    envelope = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    die_with_parent(int(envelope.pop("parent_pid", os.getppid())))
+    request = ProbeRequest.from_json(envelope)
     result = result_for(request)
     print(result.to_line(), flush=True)
     return 0 if result.ok else 1

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.execution.leftovers import RUN_ID_ENV, ProcessIdentity, identify, kill_leftovers
 from dockyard.execution.spec import (
     ChildResult,
     ChildStarted,
@@ -29,6 +30,10 @@ from dockyard.execution.spec import (
 )
 
 MAX_LINE = 16_384
+"""Bytes of one output line that are kept; the rest is dropped with a mark."""
+READ_CHUNK = 65_536
+READERS_GRACE = 5.0
+"""Seconds the output may take to drain once a run's processes are gone."""
 SECRET_ENV = frozenset(
     {"DOCKYARD_API_TOKEN", "DOCKYARD_SOURCE_TOKEN", "DOCKYARD_SOURCE_WEBHOOK_SECRET"}
 )
@@ -47,10 +52,12 @@ class RunProcess:
     """A started flow-run subprocess."""
 
     process: asyncio.subprocess.Process
+    run_id: str
     spec_path: Path
     result_path: Path
     started_path: Path
     readers: list[asyncio.Task[None]] = field(default_factory=list)
+    _identity: ProcessIdentity | None = None
 
     @property
     def pid(self) -> int:
@@ -64,11 +71,21 @@ class RunProcess:
             return False
         return True
 
+    @property
+    def identity(self) -> str | None:
+        return self._identity.to_json() if self._identity is not None else None
+
     async def wait(self) -> RunOutcome:
         code = await self.process.wait()
-        await asyncio.gather(*self.readers, return_exceptions=True)
-        # Whatever the flow left behind in its group goes with it.
+        # The flow has returned: whatever it left behind goes with it — its group, and
+        # daemons that escaped the group — so that the run ends now, not when a
+        # grandchild holding the output pipes exits.
         self.signal_group(signal.SIGKILL)
+        await asyncio.to_thread(kill_leftovers, self.run_id, self._identity)
+        if self.readers:
+            _done, pending = await asyncio.wait(self.readers, timeout=READERS_GRACE)
+            for reader in pending:  # a process dockyard may not kill still holds a pipe
+                reader.cancel()
         data = _read_json(self.result_path)
         return RunOutcome(code, ChildResult.from_json(data) if data else None)
 
@@ -113,6 +130,9 @@ class SubprocessExecutor:
     async def start(self, spec: RunSpec, sink: LineSink) -> RunProcess:
         return await start_run(spec, work_dir=self.work_dir, sink=sink, env=self.env)
 
+    async def kill_leftovers(self, run_id: str, identity: str | None) -> int:
+        return await asyncio.to_thread(kill_leftovers, run_id, ProcessIdentity.from_json(identity))
+
 
 async def start_run(
     spec: RunSpec, *, work_dir: Path, sink: LineSink, env: dict[str, str] | None = None
@@ -129,9 +149,9 @@ async def start_run(
         "started_path": str(started_path),
         "parent_pid": os.getpid(),
     }
-    spec_path.write_text(json.dumps(envelope, default=str), encoding="utf-8")
+    _write_private(spec_path, json.dumps(envelope, default=str))
     child_env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
-    child_env.update({**(env or {}), "PYTHONUNBUFFERED": "1"})
+    child_env.update({**(env or {}), "PYTHONUNBUFFERED": "1", RUN_ID_ENV: spec.run_id})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -143,9 +163,9 @@ async def start_run(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        limit=MAX_LINE * 4,
     )
-    handle = RunProcess(process, spec_path, result_path, started_path)
+    handle = RunProcess(process, spec.run_id, spec_path, result_path, started_path)
+    handle._identity = identify(process.pid)
     assert process.stdout is not None and process.stderr is not None
     handle.readers = [
         asyncio.create_task(_pump(process.stdout, "stdout", sink)),
@@ -154,26 +174,63 @@ async def start_run(
     return handle
 
 
+class LineSplitter:
+    """Bytes in, lines out; a line longer than ``limit`` bytes is cut with a visible mark."""
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self.limit = limit
+        self._line = bytearray()
+        self._dropped = 0
+
+    def feed(self, chunk: bytes) -> list[str]:
+        lines: list[str] = []
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            room = max(self.limit - len(self._line), 0)
+            self._line += piece[:room]
+            self._dropped += max(len(piece) - room, 0)
+            if end < 0:
+                return lines
+            lines.append(self._take())
+            start = end + 1
+
+    def close(self) -> list[str]:
+        """The last line, when the stream ended without a newline."""
+        return [self._take()] if self._line or self._dropped else []
+
+    def _take(self) -> str:
+        line = self._line.decode("utf-8", errors="replace").rstrip("\r")
+        if self._dropped:
+            line += f" …[line truncated: {self._dropped} more bytes]"
+        self._line, self._dropped = bytearray(), 0
+        return line
+
+
 async def _pump(stream: asyncio.StreamReader, name: str, sink: LineSink) -> None:
+    lines = LineSplitter()
     while True:
-        try:
-            raw = await stream.readline()
-        except ValueError:  # a line longer than the buffer: take what is there
-            raw = await stream.read(MAX_LINE)
-        if not raw:
+        chunk = await stream.read(READ_CHUNK)
+        for line in lines.feed(chunk) if chunk else lines.close():
+            outcome = sink(name, line)
+            if outcome is not None:
+                await outcome
+        if not chunk:
             return
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        if len(line) > MAX_LINE:
-            line = line[:MAX_LINE] + " …[line truncated]"
-        outcome = sink(name, line)
-        if outcome is not None:
-            await outcome
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only this user can read (it may hold parameters)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 async def probe(request: ProbeRequest, *, work_dir: Path, limit_seconds: float) -> ProbeResult:
     """Load a code revision in ``python -m dockyard.execution.probe`` with a time limit."""
     spec_path = work_dir / f"probe-{os.getpid()}-{id(request)}.json"
-    spec_path.write_text(json.dumps(request.to_json()), encoding="utf-8")
+    _write_private(spec_path, json.dumps({**request.to_json(), "parent_pid": os.getpid()}))
     child_env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -121,6 +121,11 @@ class RunHandle(Protocol):
     @property
     def pid(self) -> int: ...
 
+    @property
+    def identity(self) -> str | None:
+        """The process named for a later start (JSON), so it can be found and killed."""
+        ...
+
     async def wait(self) -> RunOutcome: ...
 
     async def stop(self, kill_after: float) -> None: ...
@@ -136,6 +141,10 @@ class Executor(Protocol):
     """Starts runs: a ``RunSpec`` in, a ``RunHandle`` out."""
 
     async def start(self, spec: RunSpec, sink: LineSink) -> RunHandle: ...
+
+    async def kill_leftovers(self, run_id: str, identity: str | None) -> int:
+        """Kill what an attempt of ``run_id`` left running (a serve process that died)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -27,6 +25,7 @@ from dockyard.core.policies import Trigger
 from dockyard.errors import DockyardError, StateStoreError, UsageError
 from dockyard.execution.process import SubprocessExecutor
 from dockyard.execution.reaper import become_subreaper, reap_orphans
+from dockyard.execution.workdir import WorkDir
 from dockyard.metrics import Metrics
 from dockyard.service.catalog import Catalog
 from dockyard.service.code import CodeSupervisor, SourcePlan
@@ -78,7 +77,7 @@ class ServeService:
         self.registry: Registry | None = None
         self.code: CodeSupervisor | None = None
         self._wake = asyncio.Event()
-        self._work_dir: Path | None = None
+        self._work_dir: WorkDir | None = None
 
     # ── lifecycle ─────────────────────────────────────────────────────────────
     def run(self) -> int:
@@ -137,21 +136,23 @@ class ServeService:
             self.store = await AsyncStore.open(lambda: open_store(path, max_log_lines=limit))
         except StateStoreError as exc:
             raise UsageError(str(exc)) from None  # the fix is a different --state
-        self._work_dir = Path(tempfile.mkdtemp(prefix="dockyard-runs-"))
+        owner = await self.store.take_lease()
+        self._work_dir = WorkDir.create()
         now = self.clock()
         self.status.started_at = now
-        self._build(self.store, self._work_dir, now)
+        self._build(self.store, self._work_dir.path, now, owner)
         assert self.registry is not None and self.code is not None
         await self.registry.adopt(list(self.catalog), now)
         self.status.ready = True
         self._announce(path)
         await self.code.start(self.registry)
 
-    def _build(self, store: AsyncStore, work_dir: Path, now: datetime) -> None:
+    def _build(self, store: AsyncStore, work_dir: Path, now: datetime, owner: str) -> None:
         """Make the collaborators that need the open store."""
         self.supervisor = RunSupervisor(
             store, SubprocessExecutor(work_dir), kill_delay=self.settings.kill_delay,
             on_start=self._run_started, on_done=self._run_done, out=self.out, clock=self.clock,
+            owner=owner,
         )  # fmt: skip
         self.registry = Registry(store, self.catalog, self.supervisor, self.metrics, self.wake)
         self.scheduler = Scheduler(
@@ -217,7 +218,9 @@ class ServeService:
     async def on_tick(self, now: datetime) -> datetime | None:
         """Reap orphans, then plan, claim and start what is due; return the next wake-up."""
         assert self.scheduler is not None and self.supervisor is not None
+        assert self.store is not None
         reap_orphans(self.supervisor.pids())
+        await self.store.ping()  # a deleted state file stops claiming (and says so)
         return await self.scheduler.tick(now)
 
     async def shutdown(self) -> None:
@@ -233,7 +236,7 @@ class ServeService:
         if self.store is not None:
             await self.store.close()
         if self._work_dir is not None:
-            shutil.rmtree(self._work_dir, ignore_errors=True)
+            self._work_dir.close()
         if self.status.force_exit:
             self.status.exit_code = 1
         if self.status.started_at is not None:

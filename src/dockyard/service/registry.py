@@ -81,9 +81,11 @@ class Registry:
             deployment = self.catalog.find(run.deployment)
             if deployment is None or run.deployment not in names:
                 continue
-            if run.id in self.supervisor.active:
-                continue
-            logger.warning("run %s of %s: %s", run.id[:8], run.deployment, CRASH_MESSAGE)
+            if run.id in self.supervisor.active or await self.store.owner_alive(run.owner):
+                continue  # ours, or another live serve process's on the same state
+            killed = await self.supervisor.kill_leftovers(run)
+            left = f" (killed {killed} process(es) it left running)" if killed else ""
+            logger.warning("run %s of %s: %s%s", run.id[:8], run.deployment, CRASH_MESSAGE, left)
             if not await self.supervisor.conclude(run, deployment, verdict):
                 self.metrics.run_finished(run.deployment, RunState.CRASHED.value, None)
 

@@ -111,9 +111,11 @@ class RunSupervisor:
         on_done: Callable[[ActiveRun, Verdict, bool], None],
         out: TextIO | None = None,
         clock: Callable[[], datetime] = utcnow,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
+        self.owner = owner
         self.kill_delay = kill_delay
         self.on_start = on_start
         self.on_done = on_done
@@ -132,8 +134,9 @@ class RunSupervisor:
         now = self.clock()
         try:
             run = await self.store.transition(
-                run.id, RunState.RUNNING, at=now, started_at=now, code_revision=deployment.revision
-            )
+                run.id, RunState.RUNNING, at=now, started_at=now,
+                code_revision=deployment.revision, owner=self.owner,
+            )  # fmt: skip
         except ValueError:
             return False  # someone else moved it (cancelled meanwhile)
         active = ActiveRun(run, deployment, name_reported=run.name is not None)
@@ -145,7 +148,8 @@ class RunSupervisor:
         except OSError as exc:
             await self._finish(active, Verdict(RunState.CRASHED, f"could not start: {exc}"))
             return True
-        await self.store.update_run(run.id, pid=active.process.pid)
+        process = active.process
+        await self.store.update_run(run.id, pid=process.pid, process=process.identity)
         self.on_start(active)
         active.task = asyncio.create_task(self._supervise(active), name=f"run-{run.id}")
         return True
@@ -271,6 +275,10 @@ class RunSupervisor:
             process.cleanup()
         except (OSError, TimeoutError):
             logger.warning("on_crashed hooks of run %s did not finish", run.id[:8])
+
+    async def kill_leftovers(self, run: RunRecord) -> int:
+        """Kill what an attempt of ``run`` started by a serve process now gone left running."""
+        return await self.executor.kill_leftovers(run.id, run.process)
 
     async def cancel_run(self, run_id: str, reason: str) -> RunRecord:
         """Stop a run: signal it when active here, withdraw it when still waiting."""

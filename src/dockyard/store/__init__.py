@@ -8,6 +8,7 @@ path or URL into a configured engine.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -55,9 +56,9 @@ def open_store(path_or_url: str | Path, *, max_log_lines: int = 10_000) -> SqlSt
     write is opened read-only: reads work, writes raise :class:`StateStoreError`.
     ``max_log_lines`` bounds the log lines stored per run.
     """
-    url, database = _resolve(path_or_url)
+    url, database, file = _resolve(path_or_url)
     engine = _create_engine(url)
-    store = SqlStateStore(engine, database=database, max_log_lines=max_log_lines)
+    store = SqlStateStore(engine, database=database, max_log_lines=max_log_lines, file=file)
     try:
         store._upgrade()
     except sa.exc.DBAPIError as exc:
@@ -70,18 +71,23 @@ def open_store(path_or_url: str | Path, *, max_log_lines: int = 10_000) -> SqlSt
     return store
 
 
-def _resolve(path_or_url: str | Path) -> tuple[sa.URL, str]:
+def _resolve(path_or_url: str | Path) -> tuple[sa.URL, str, Path | None]:
+    """The URL to open, how to name it in messages, and its file (SQLite on a file)."""
     if isinstance(path_or_url, str) and "://" in path_or_url:
         url = sa.make_url(path_or_url)
         name = url.database or ""
         if url.get_backend_name() != "sqlite" or not name or name.startswith("file:"):
-            return url, url.render_as_string(hide_password=True)
+            return url, url.render_as_string(hide_password=True), None
+        if name == ":memory:":
+            return url, name, None
         path = Path(name)
     else:
         path = Path(path_or_url)
     path = path.expanduser().absolute()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Private by default: the database holds the runs' parameters, results and logs.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _create_private(path)
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         blocker = next((p for p in path.parents if p.exists()), None)
@@ -91,8 +97,17 @@ def _resolve(path_or_url: str | Path) -> tuple[sa.URL, str]:
     if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         # Let `dockyard run ls` read a state file it may not write (e.g. another user's).
         uri = f"file:{quote(str(path))}?mode=ro"
-        return sa.URL.create("sqlite", database=uri, query={"uri": "true"}), str(path)
-    return sa.URL.create("sqlite", database=str(path)), str(path)
+        return sa.URL.create("sqlite", database=uri, query={"uri": "true"}), str(path), path
+    return sa.URL.create("sqlite", database=str(path)), str(path), path
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file only its owner may read (SQLite copies the mode to
+    its -wal and -shm files)."""
+    if path.exists():
+        return
+    with contextlib.suppress(FileExistsError):  # another process was quicker
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
 def _create_engine(url: sa.URL) -> Engine:

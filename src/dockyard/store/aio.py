@@ -56,6 +56,12 @@ class AsyncStore:
     async def ping(self) -> None:
         await self._call(self.store.ping)
 
+    async def take_lease(self) -> str:
+        return await self._call(self.store.take_lease)
+
+    async def owner_alive(self, owner: str | None) -> bool:
+        return await self._call(self.store.owner_alive, owner)
+
     async def upsert_deployment(
         self, name: str, flow_name: str, spec: dict[str, Any], *, now: datetime
     ) -> DeploymentRecord:

@@ -22,7 +22,17 @@ class StateStore(Protocol):
     database: str
     """Where the data lives, for messages (never with a password)."""
 
-    def ping(self) -> None: ...
+    def ping(self) -> None:
+        """Raise StateStoreError when the database is unusable or its file went away."""
+        ...
+
+    def take_lease(self) -> str:
+        """Mark the calling process as a live owner of runs (until close); its owner id."""
+        ...
+
+    def owner_alive(self, owner: str | None) -> bool:
+        """Whether the owner that took lease ``owner`` still runs; False when unknown."""
+        ...
 
     def close(self) -> None: ...
 

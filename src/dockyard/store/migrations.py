@@ -98,7 +98,17 @@ def _v2_code_revision_and_log_truncated(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN log_truncated INTEGER NOT NULL DEFAULT 0")
 
 
-STEPS: list[Step] = [_v1_initial, _v2_code_revision_and_log_truncated]
+def _v3_run_owner_and_process(conn: Connection) -> None:
+    """Version 3: runs.owner (the serve process's lease) and runs.process (its identity)."""
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN owner VARCHAR(100)")
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN process TEXT")
+
+
+STEPS: list[Step] = [
+    _v1_initial,
+    _v2_code_revision_and_log_truncated,
+    _v3_run_owner_and_process,
+]
 CURRENT_VERSION = len(STEPS)
 
 _version_table = sa.Table(

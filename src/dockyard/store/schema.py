@@ -93,6 +93,9 @@ runs = sa.Table(
     # Added by migration 2.
     sa.Column("code_revision", sa.String(100)),
     sa.Column("log_truncated", sa.Integer, nullable=False, server_default="0"),
+    # Added by migration 3.
+    sa.Column("owner", sa.String(100)),
+    sa.Column("process", sa.Text),
 )
 
 run_states = sa.Table(
@@ -174,7 +177,8 @@ def insert_run(conn: Connection, new: NewRun, now: datetime, key: str | None) ->
             parameters=new.parameters, trigger=new.trigger, scheduled_at=new.scheduled_at,
             created_at=now, started_at=None, ended_at=None, attempt=1, retries=new.retries,
             retry_delay_seconds=new.retry_delay_seconds, error=None, result=None,
-            slot_key=key, pid=None, code_revision=None, log_lines=0, log_truncated=0,
+            slot_key=key, pid=None, code_revision=None, log_lines=0, log_truncated=0, owner=None,
+            process=None,
             updated_at=now,
         )
     )  # fmt: skip

@@ -8,9 +8,11 @@ failing with SQLITE_BUSY when a read turns into a write.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +32,7 @@ from dockyard.core.records import (
 from dockyard.core.states import RunState, can_transition
 from dockyard.errors import NotFoundError, StateStoreError, UsageError
 from dockyard.store import migrations
+from dockyard.store.leases import FileLeases
 from dockyard.store.schema import (
     deployments,
     find_deployment,
@@ -48,9 +51,9 @@ from dockyard.store.schema import (
 HINT = "set --state or DOCKYARD_STATE to a writable path"
 _TRANSITION_FIELDS = frozenset(
     {"started_at", "ended_at", "attempt", "error", "result", "pid", "code_revision",
-     "scheduled_at", "name"}
+     "scheduled_at", "name", "owner", "process"}
 )  # fmt: skip
-_UPDATE_FIELDS = frozenset({"pid", "name", "code_revision"})
+_UPDATE_FIELDS = frozenset({"pid", "name", "code_revision", "owner", "process"})
 _MIN_PREFIX = 6
 
 
@@ -66,6 +69,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 class SqlStateStore:
     """Deployments, runs, slots and logs in one SQL database (see ``open_store``).
 
@@ -75,13 +86,24 @@ class SqlStateStore:
     that default to None mean "the current UTC time".
     """
 
-    def __init__(self, engine: Engine, *, database: str, max_log_lines: int = 10_000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        database: str,
+        max_log_lines: int = 10_000,
+        file: Path | None = None,
+    ) -> None:
         if max_log_lines < 1:
             raise ValueError("max_log_lines must be at least 1")
         self._engine = engine
         self._write_engine = engine.execution_options(dockyard_write=True)
         self.database = database
         self.max_log_lines = max_log_lines
+        self._file = file
+        self._file_id = _file_id(file) if file is not None else None
+        self._leases = FileLeases(file.with_name(file.name + ".owners")) if file else None
+        self._owner: str | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -126,12 +148,43 @@ class SqlStateStore:
         return StateStoreError(f"state database {self.database}: {text}; {HINT}")
 
     def ping(self) -> None:
-        """Run a trivial query; raise StateStoreError if the database is unusable."""
+        """Run a trivial query; raise StateStoreError if the database is unusable, or if
+        its file was deleted or replaced since it was opened (writes would be lost)."""
+        self._check_file()
         with self._tx() as conn:
             conn.execute(sa.select(sa.literal(1))).scalar()
 
+    def _check_file(self) -> None:
+        if self._file is None or self._file_id is None:
+            return
+        now = _file_id(self._file)
+        if now == self._file_id:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        raise StateStoreError(
+            f"state database {self.database} was {what} while dockyard was running; "
+            "nothing is written to it any more and no new run starts: restore the file "
+            "and restart dockyard"
+        )
+
+    def take_lease(self) -> str:
+        """Mark this process as a live owner of runs; return its owner id."""
+        if self._owner is None:
+            self._owner = self._leases.acquire() if self._leases else secrets.token_hex(8)
+        return self._owner
+
+    def owner_alive(self, owner: str | None) -> bool:
+        """Whether the process that took lease ``owner`` still runs (False if unknown)."""
+        if owner is None:
+            return False
+        if owner == self._owner:
+            return True
+        return self._leases.alive(owner) if self._leases else False
+
     def close(self) -> None:
         self._engine.dispose()
+        if self._leases is not None:
+            self._leases.release()
 
     def __enter__(self) -> SqlStateStore:
         return self
