@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -9,6 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -320,12 +322,24 @@ def test_cleanup_keeps_the_newest_n_and_current(upstream: Upstream, root: Path, 
 # ── credentials over HTTP ──────────────────────────────────────────────────
 
 
+class WatchingServer(GitHttpServer):
+    """Also records the token in any process's environment while git waits for an answer:
+    flow code can read the environment of every process of its user in /proc."""
+
+    def _check_leaks(self, environ: dict[str, Any]) -> None:
+        super()._check_leaks(environ)
+        for path in Path("/proc").glob("[0-9]*/environ"):
+            with contextlib.suppress(OSError):
+                if self.token.encode() in path.read_bytes():
+                    self.leaks.append(f"environ of {path.parent.name}")
+
+
 @pytest.fixture
 def http_remote(upstream: Upstream, tmp_path: Path) -> Iterator[GitHttpServer]:
     project = tmp_path / "served"
     project.mkdir()
     bare_clone(upstream, project)
-    server = GitHttpServer(project, token=f"tok-{secrets.token_hex(12)}")
+    server = WatchingServer(project, token=f"tok-{secrets.token_hex(12)}")
     with server.running():
         yield server
 

@@ -1,13 +1,16 @@
 """Credentials for fetching code from git, and how they reach the git child process.
 
-The token never goes into argv, a URL or a file that dockyard writes: git asks for it
-through ``GIT_ASKPASS``, a static script that prints ``$DOCKYARD_GIT_PASSWORD``, an
-environment variable set only in the git child's environment. Token sources are read
-again before every fetch, so a rotated token file is picked up without a restart.
+The token never goes into argv, a URL, an environment or a file that dockyard writes:
+git asks for it through ``GIT_ASKPASS``, a static script that reads it from a pipe
+whose read end only the git command inherits (``$DOCKYARD_GIT_PASSWORD_FD``). Flow code
+can read the environment and command line of every process of its user in ``/proc``;
+a pipe it holds no end of is out of that reach. Token sources are read again before
+every fetch, so a rotated token file is picked up without a restart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from collections.abc import Mapping
@@ -19,13 +22,22 @@ from dockyard.errors import UsageError
 
 DEFAULT_USERNAME = "x-access-token"
 
+PASSWORD_COPIES = 16
+"""Lines of the password pipe: one per prompt (a fetch, each submodule's fetch)."""
+
 # git runs this for "Username for '…':" and "Password for '…':" prompts (the prompt is $1).
+# `read` and `printf` are shell builtins: the password is in no process's argv.
 ASKPASS_SCRIPT = """#!/bin/sh
-# Written by dockyard. Answers git's credential prompts from the environment of the
-# git process only; the secret itself is never stored in this file.
+# Written by dockyard. Answers git's credential prompts: the user name from the
+# environment, the password from the pipe git inherited; the secret is never stored here.
 case "$1" in
   Username*) printf '%s\\n' "${DOCKYARD_GIT_USERNAME:-x-access-token}" ;;
-  *) printf '%s\\n' "${DOCKYARD_GIT_PASSWORD:-}" ;;
+  *)
+    password=
+    if [ -n "${DOCKYARD_GIT_PASSWORD_FD:-}" ]; then
+      IFS= read -r password < "/dev/fd/$DOCKYARD_GIT_PASSWORD_FD" || true
+    fi
+    printf '%s\\n' "$password" ;;
 esac
 """
 
@@ -163,15 +175,38 @@ def merge_url_userinfo(
     )
 
 
-def child_env(credentials: GitCredentials | None, token: str | None) -> dict[str, str]:
-    """Variables that carry the credentials to git's askpass script and to ssh."""
-    env = {"DOCKYARD_GIT_PASSWORD": token or ""}
+def child_env(credentials: GitCredentials | None, password_fd: int | None) -> dict[str, str]:
+    """Variables that tell git's askpass script and ssh where the credentials are."""
+    env = {"DOCKYARD_GIT_PASSWORD_FD": "" if password_fd is None else str(password_fd)}
     username = credentials.username if credentials else None
     env["DOCKYARD_GIT_USERNAME"] = username or DEFAULT_USERNAME
+    if credentials and credentials.token_env:
+        env[credentials.token_env] = ""  # git gets it from the pipe, not from its environment
     ssh = credentials.ssh_command() if credentials else None
     # BatchMode: ssh must fail, not prompt for a passphrase or a host key.
     env["GIT_SSH_COMMAND"] = ssh or os.environ.get("GIT_SSH_COMMAND") or "ssh -o BatchMode=yes"
     return env
+
+
+def password_pipe(token: str) -> int:
+    """The read end of a pipe that holds ``token`` once per line, ``PASSWORD_COPIES`` times.
+
+    Written in full before git starts, so nothing waits on git. The caller passes the
+    read end to one git command only and closes it afterwards.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        os.set_blocking(write_end, False)
+        line = (token + "\n").encode()
+        with contextlib.suppress(BlockingIOError):  # a full pipe: fewer prompts answered
+            for _ in range(PASSWORD_COPIES):
+                os.write(write_end, line)
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    return read_end
 
 
 def _plain(raw: Any, key: str) -> str:

@@ -7,7 +7,7 @@ Layout under ``root`` (the shape of kubernetes/git-sync v4)::
     root/.complete/<sha>   written when that worktree is fully checked out
     root/current           relative symlink → revisions/<sha>
     root/gitconfig         private GIT_CONFIG_GLOBAL; the user's ~/.gitconfig is never read
-    root/askpass.sh        answers git's credential prompts from the child environment
+    root/askpass.sh        answers git's credential prompts (the password from a pipe)
 
 GitPython is used only in this module. Every method blocks; the service calls them
 in a worker thread. ``sync`` is idempotent: whatever a killed or failed attempt left
@@ -94,6 +94,7 @@ class GitSource:
         self._checked = False  # full sanity check done since start / last failure
         self._env: dict[str, str] = {}
         self._secrets: tuple[str, ...] = ()
+        self._token: str | None = None
         self._deadline = 0.0
 
     def describe(self) -> str:
@@ -138,13 +139,13 @@ class GitSource:
         except DockyardError as exc:
             raise self._error("fetch", exc.message) from None
         self._secrets = tuple(s for s in (token,) if s)
+        self._token = token or None
         self._env = {
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": str(self.root / "gitconfig"),
             "GIT_ASKPASS": str(self.root / "askpass.sh"),
             "SSH_ASKPASS_REQUIRE": "never",
-            **creds.child_env(self.repo.credentials, token),
         }
 
     def _ensure_repo(self) -> None:
@@ -230,11 +231,20 @@ class GitSource:
             detail = f"Timeout: the command did not complete in {self.timeout_seconds:g} secs"
             raise self._error(op, detail)
         runner = git.Git(str(cwd or self._repo_dir))
+        # The token reaches git through a pipe only this command inherits (see credentials).
+        password = creds.password_pipe(self._token) if self._token else None
+        env = {**self._env, **creds.child_env(self.repo.credentials, password)}
+        fds = () if password is None else (password,)
         try:
-            out = runner.execute(["git", *args], env=self._env, kill_after_timeout=remaining)
+            out = runner.execute(
+                ["git", *args], env=env, kill_after_timeout=remaining, pass_fds=fds
+            )
         except git.GitCommandError as exc:
             detail = _text(exc.stderr) or _text(exc.stdout) or f"exit status {exc.status}"
             raise self._error(op, detail) from None
+        finally:
+            if password is not None:
+                os.close(password)
         return str(out).strip()
 
     def _error(self, op: str, detail: str) -> GitSyncError:
