@@ -39,7 +39,7 @@ def test_kill_9_never_leaves_a_run_going_and_the_next_start_kills_its_processes(
     before the run is marked Crashed, so the retry never runs next to the first attempt."""
     pids = project / "pids"
     pids.mkdir()
-    args = ["flows/leftovers.py:stubborn_tree", "--interval", "3600"]
+    args = ["flows/leftovers.py:stubborn_tree", "--interval", "3600", "--shutdown-grace", "1"]
     with serve_process(args, project) as served:
         wait_for(lambda: started(served), what="startup")
         run = queue_run(served.state_path, "stubborn-tree/stubborn-tree", {"pid_dir": str(pids)})
@@ -63,8 +63,11 @@ def test_kill_9_never_leaves_a_run_going_and_the_next_start_kills_its_processes(
         assert not pid_alive(grandchild) and not pid_alive(daemon)
         second = pid_in(pids / "child.pid")
         assert second != child
-        again.signal(signal.SIGKILL)
-        again.wait_exit()
+        again.signal(signal.SIGTERM)  # drains: attempt 2 ends with everything it started
+        assert again.wait_exit() == 0
+    for left in ("grandchild.pid", "daemon.pid"):
+        pid = int((pids / left).read_text())
+        wait_for(lambda pid=pid: not pid_alive(pid), timeout=15, what=f"{left} killed")
     assert "killed 2 process(es) it left running" in again.output()
     attempts = (pids / "attempts").read_text().splitlines()
     assert attempts == [f"start {child}", f"start {second}"]
@@ -130,7 +133,7 @@ def test_a_run_ends_when_its_flow_returns_even_if_children_hold_its_output(proje
 
 
 def test_a_deleted_state_file_is_reported_and_stops_new_runs(project):
-    counter = project / "counter"
+    counter = project / "counter"  # the runs work in the serve directory
     args = ["flows/leftovers.py:counter", "--interval", "1"]
     with serve_process(args, project) as served:
         url = webserver_url(served)

@@ -32,6 +32,7 @@ from dockyard.execution.spec import (
 MAX_LINE = 16_384
 """Bytes of one output line that are kept; the rest is dropped with a mark."""
 READ_CHUNK = 65_536
+EXIT_POLL = 0.02
 READERS_GRACE = 5.0
 """Seconds the output may take to drain once a run's processes are gone."""
 SECRET_ENV = frozenset(
@@ -75,8 +76,22 @@ class RunProcess:
     def identity(self) -> str | None:
         return self._identity.to_json() if self._identity is not None else None
 
+    async def exited(self) -> int:
+        """The exit code, as soon as the process has exited.
+
+        Not ``asyncio.subprocess.Process.wait()``: that also waits for the output pipes to
+        close, which a grandchild that inherited them may hold open for ever.
+        """
+        if self.process.returncode is None:
+            await _until_exited(self.process.pid)
+        # Exited, but asyncio's child watcher has not collected it yet (or no pidfd):
+        # asyncio offers no event for that alone.
+        while self.process.returncode is None:  # noqa: ASYNC110
+            await asyncio.sleep(EXIT_POLL)
+        return self.process.returncode
+
     async def wait(self) -> RunOutcome:
-        code = await self.process.wait()
+        code = await self.exited()
         # The flow has returned: whatever it left behind goes with it — its group, and
         # daemons that escaped the group — so that the run ends now, not when a
         # grandchild holding the output pipes exits.
@@ -86,6 +101,10 @@ class RunProcess:
             _done, pending = await asyncio.wait(self.readers, timeout=READERS_GRACE)
             for reader in pending:  # a process dockyard may not kill still holds a pipe
                 reader.cancel()
+            if pending:
+                transport = getattr(self.process, "_transport", None)
+                if transport is not None:
+                    transport.close()
         data = _read_json(self.result_path)
         return RunOutcome(code, ChildResult.from_json(data) if data else None)
 
@@ -100,7 +119,7 @@ class RunProcess:
             return
         self.signal_group(signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(self.process.wait()), kill_after)
+            await asyncio.wait_for(asyncio.shield(self.exited()), kill_after)
         except TimeoutError:
             self.signal_group(signal.SIGKILL)
 
@@ -110,6 +129,31 @@ class RunProcess:
     def cleanup(self) -> None:
         for path in (self.spec_path, self.result_path, self.started_path):
             path.unlink(missing_ok=True)
+
+
+async def _until_exited(pid: int) -> None:
+    """Return once ``pid`` has exited: a pidfd becomes readable (polling where there is none)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (OSError, AttributeError):  # gone already, or not Linux 5.3+
+        return
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    try:
+        loop.add_reader(fd, readable)
+    except (OSError, NotImplementedError, ValueError):
+        os.close(fd)
+        return
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -59,7 +59,7 @@ def leaves_behind(pid_dir: str):
 
 
 @flow
-def counter(counter_file: str):
+def counter(counter_file: str = "counter"):
     _append(Path(counter_file), "run")
 
 
