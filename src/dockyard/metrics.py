@@ -81,6 +81,13 @@ class Metrics:
             ["deployment"],
             registry=r,
         )
+        self.failing = Gauge(
+            "dockyard_deployment_failing",
+            "1 if the deployment's schedules raised at the last tick (it is not being scheduled).",
+            ["deployment"],
+            registry=r,
+        )
+        self._failing: dict[str, str] = {}
         self.limit = Gauge(
             "dockyard_runner_limit", "Concurrent runs allowed (0: no limit).", registry=r
         )
@@ -132,6 +139,7 @@ class Metrics:
     def add_deployment(self, name: str) -> None:
         """Make the deployment's series exist at 0, so rates work from the first scrape."""
         self.in_progress.labels(deployment=name).set(0)
+        self.failing.labels(deployment=name).set(0)
         for reason in MISSED_REASONS:
             self.missed.labels(deployment=name, reason=reason)
 
@@ -180,6 +188,18 @@ class Metrics:
     def slots_missed(self, deployment: str, reason: str, count: int) -> None:
         if count > 0:
             self.missed.labels(deployment=deployment, reason=reason).inc(count)
+
+    def deployment_failing(self, name: str, error: str | None) -> None:
+        """Record whether its schedules raised at the last tick (``error`` None: they did not)."""
+        self.failing.labels(deployment=name).set(0 if error is None else 1)
+        if error is None:
+            self._failing.pop(name, None)
+        else:
+            self._failing[name] = error
+
+    def failing_deployments(self) -> dict[str, str]:
+        """Deployment → the error its schedules raised at the last tick."""
+        return dict(self._failing)
 
     def scheduler_state(
         self,

@@ -167,6 +167,7 @@ def test_a_sparse_spec_gets_the_deployment_defaults(tmp_path: Path) -> None:
         "description": None,
         "version": None,
         "next_run": None,
+        "error": None,
         "entrypoint": "",
         "parameters": {},
         "parameter_schema": {},

@@ -21,6 +21,7 @@ from dockyard.core.policies import (
     CatchupPolicy,
     OverlapPolicy,
     Trigger,
+    check_catchup,
     policy,
     retry_delay,
 )
@@ -103,6 +104,9 @@ class Deployment:
     repository: object | None = field(default=None, compare=False, repr=False)
     """The ``GitRepository`` of ``Flow.from_source`` code (None otherwise)."""
     checkout_root: str | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_catchup(self.catchup_window_seconds, self.catchup_max)
 
     @property
     def full_name(self) -> str:

@@ -66,7 +66,16 @@ class AdvanceCursor:
     to: datetime
 
 
-Decision = RunSlot | SkipSlots | CancelRuns | AdvanceCursor
+@dataclass(frozen=True)
+class ScheduleFailed:
+    """The deployment's schedules raised: it is not planned this tick, the others are."""
+
+    deployment: str
+    error: str
+    """One line: the exception's type and message."""
+
+
+Decision = RunSlot | SkipSlots | CancelRuns | AdvanceCursor | ScheduleFailed
 
 
 @dataclass(frozen=True)
@@ -86,11 +95,23 @@ def plan(
     A slot is *missed* (and follows the catch-up policy) when it fell due before the
     process started or more than ``misfire_grace_seconds`` ago; otherwise it is due now.
     """
-    cutoff = max(now - timedelta(seconds=misfire_grace_seconds), started_at)
+    # A grace longer than the uptime means "since start": clamped, so no overflow either.
+    grace = min(misfire_grace_seconds, max((now - started_at).total_seconds(), 0.0))
+    cutoff = max(now - timedelta(seconds=grace), started_at)
     decisions: list[Decision] = []
     for view in deployments:
-        decisions.extend(_plan_one(now, cutoff, view))
+        # One deployment's broken schedule must not stop the others being planned.
+        try:
+            decisions.extend(_plan_one(now, cutoff, view))
+        except Exception as exc:
+            decisions.append(ScheduleFailed(view.name, describe_error(exc)))
     return Plan(decisions)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``OverflowError: date value out of range``: one line for logs, /ready and the API."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _plan_one(now: datetime, cutoff: datetime, view: DeploymentView) -> list[Decision]:
@@ -129,7 +150,9 @@ def _catchup(now: datetime, view: DeploymentView, missed_end: datetime) -> _Catc
     total = count_fires(view.schedules, view.cursor, missed_end, MISSED_COUNT_CAP)  # type: ignore[arg-type]
     if total == 0:
         return result
-    window_start = now - timedelta(seconds=view.catchup_window_seconds)
+    # Only (cursor, now] matters: a longer window is clamped to it (and cannot overflow).
+    span = (now - view.cursor).total_seconds()  # type: ignore[operator]
+    window_start = now - timedelta(seconds=min(view.catchup_window_seconds, span))
     keep = 0 if view.catchup is CatchupPolicy.NONE else 1
     if view.catchup is CatchupPolicy.ALL:
         keep = max(view.catchup_max, 0)
@@ -176,14 +199,21 @@ def _apply_overlap(view: DeploymentView, due: list[RunSlot]) -> list[Decision]:
 
 
 def next_wakeup(now: datetime, deployments: Iterable[DeploymentView]) -> datetime | None:
-    """The earliest instant after ``now`` at which some active deployment has a slot."""
-    times = [
-        next_fire(view.schedules, max(now, view.cursor or now))
-        for view in deployments
-        if not view.paused
-    ]
+    """The earliest instant after ``now`` at which some active deployment has a slot.
+
+    A deployment whose schedules raise is left out (``plan`` reports it).
+    """
+    times = [safe_next_fire(view, now) for view in deployments if not view.paused]
     candidates = [t for t in times if t is not None]
     return min(candidates) if candidates else None
+
+
+def safe_next_fire(view: DeploymentView, now: datetime) -> datetime | None:
+    """The deployment's next slot after ``now`` (and its cursor); None if its schedules raise."""
+    try:
+        return next_fire(view.schedules, max(now, view.cursor or now))
+    except Exception:
+        return None
 
 
 @dataclass(frozen=True)

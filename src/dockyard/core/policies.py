@@ -13,6 +13,10 @@ from dockyard.errors import UsageError
 
 DEFAULT_CATCHUP_WINDOW_SECONDS = 3600.0
 DEFAULT_CATCHUP_MAX = 10
+MAX_CATCHUP_WINDOW_SECONDS = 366 * 86400.0
+"""The longest catch-up window (one year): older slots are never run, only counted."""
+MAX_CATCHUP_MAX = 1000
+"""The most missed slots ``catchup: all`` runs after one downtime."""
 
 
 class OverlapPolicy(StrEnum):
@@ -88,6 +92,19 @@ def policy(enum: type[E], field_name: str, value: Any) -> E:
     except ValueError:
         valid = ", ".join(e.value for e in enum)
         raise UsageError(f"{field_name}: {value!r} is not one of {valid}") from None
+
+
+def check_catchup(window_seconds: object, most: object) -> None:
+    """Refuse catch-up bounds that would make a tick walk years of slots."""
+    if not isinstance(window_seconds, (int, float)) or not (
+        0 < window_seconds <= MAX_CATCHUP_WINDOW_SECONDS
+    ):
+        raise UsageError(
+            f"catchup_window: must be more than 0 and at most {MAX_CATCHUP_WINDOW_SECONDS:.0f} "
+            f"seconds (366 days), got {window_seconds!r}"
+        )
+    if not isinstance(most, int) or not 0 <= most <= MAX_CATCHUP_MAX:
+        raise UsageError(f"catchup_max: must be 0 to {MAX_CATCHUP_MAX}, got {most!r}")
 
 
 def retry_delay(delay: float | Sequence[float], attempt: int) -> float:

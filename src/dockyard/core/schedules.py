@@ -26,16 +26,13 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from itertools import islice
 from typing import ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from dateutil.rrule import rruleset, rrulestr
 
 from dockyard.core.cron import CronSchedule
+from dockyard.core.rrule import RRuleSchedule
 from dockyard.core.schedule_base import SCHEDULE_KINDS, Schedule
-from dockyard.core.wallclock import instants, margin, scan, utc, wall_clock, zone
+from dockyard.core.wallclock import instants, utc, wall_clock, zone
 from dockyard.errors import ScheduleError
 
 __all__ = [
@@ -56,6 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_ANCHOR = datetime(2020, 1, 1)  # wall time in the schedule's timezone
+MIN_INTERVAL = timedelta(seconds=1)
+"""The shortest interval: sub-second intervals create runs faster than processes start."""
 _DAY = timedelta(days=1)
 
 
@@ -128,16 +127,9 @@ class IntervalSchedule(Schedule):
             k = self._floor_k(dt)
             if not self._local_days:
                 return self.anchor_date.astimezone(UTC) + (k + (not backward)) * self.interval
-            # Wall clock and instants differ by hours, never two days: start 2 slots out.
-            if backward:
-                k += 2
-                while self._slot(k) > dt:
-                    k -= 1
-            else:
-                k -= 2
-                while self._slot(k) <= dt:
-                    k += 1
-            return self._slot(k)
+            # Wall clock and instants differ by hours, never two days: 5 slots bound the search.
+            ks = range(k + 2, k - 3, -1) if backward else range(k - 2, k + 3)
+            return next(s for s in map(self._slot, ks) if (s <= dt if backward else s > dt))
         except OverflowError:
             return None
 
@@ -168,87 +160,9 @@ def _to_interval(value: object) -> timedelta:
         raise bad
     if step <= timedelta(0):  # sub-microsecond numbers round to zero: refused too
         raise bad
+    if step < MIN_INTERVAL:
+        raise ScheduleError(f"interval: must be at least 1s, got {step.total_seconds():g}s")
     return step
-
-
-# --- rrule ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RRuleSchedule(Schedule):
-    """An RFC 5545 recurrence rule, iterated in the wall clock of ``timezone``.
-
-    Without DTSTART the rule starts at 2020-01-01T00:00 local. A DTSTART with ``Z`` or ``TZID``
-    fixes the start instant, which is then read in ``timezone``'s wall clock; UNTIL is compared
-    as wall-clock time.
-    """
-
-    kind: ClassVar[str] = "rrule"
-    config_keys: ClassVar[tuple[str, ...]] = ("timezone",)
-
-    rrule: str
-    timezone: str = "UTC"
-
-    def __post_init__(self) -> None:
-        zone(self.timezone)
-        self._rule()
-
-    def _rule(self) -> rruleset:
-        if not isinstance(self.rrule, str):
-            raise ScheduleError(f"rrule: must be a string, got {self.rrule!r}")
-        return _compile_rrule(self.rrule, self.timezone)
-
-    def next_after(self, dt: datetime) -> datetime | None:
-        """First fire time strictly after ``dt``."""
-        tz, rule = zone(self.timezone), self._rule()
-        dt = utc(dt)
-        start = wall_clock(dt, tz) - margin(dt, tz)
-        return scan(rule.xafter(start), tz, dt, False, False)
-
-    def latest_at_or_before(self, dt: datetime) -> datetime | None:
-        """Last fire time at or before ``dt``."""
-        tz, rule = zone(self.timezone), self._rule()
-        dt = utc(dt)
-        start = wall_clock(dt, tz) + margin(dt, tz)
-
-        def walls() -> Iterator[datetime]:
-            wall = rule.before(start, inc=True)
-            while wall is not None:
-                yield wall
-                wall = rule.before(wall)
-
-        return scan(walls(), tz, dt, False, True)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"rrule": self.rrule, "timezone": self.timezone}
-
-    def describe(self) -> str:
-        return f"rrule '{self.rrule}' ({self.timezone})"
-
-
-@lru_cache(maxsize=256)
-def _compile_rrule(text: str, timezone: str) -> rruleset:
-    """Parse once per (rule, timezone); dateutil's cache then keeps ``before``/``after`` from
-    re-walking the rule from DTSTART on every call."""
-    tz = zone(timezone)
-    tokens = text.split()
-    starts = [t for t in tokens if t.upper().startswith("DTSTART")]
-    rest = "\n".join(t for t in tokens if not t.upper().startswith("DTSTART"))
-    try:
-        dtstart = _parse_dtstart(starts[-1], tz) if starts else DEFAULT_ANCHOR
-        return rrulestr(rest, dtstart=dtstart, forceset=True, ignoretz=True, cache=True)
-    except (ValueError, TypeError, KeyError, ZoneInfoNotFoundError) as exc:
-        raise ScheduleError(f"rrule: {text!r} is not a valid rrule: {exc}") from None
-
-
-def _parse_dtstart(token: str, tz: ZoneInfo) -> datetime:
-    """``DTSTART[;TZID=X]:YYYYMMDD[THHMMSS[Z]]`` → naive wall time in ``tz``."""
-    head, _, value = token.partition(":")
-    params = dict(p.split("=", 1) for p in head.split(";")[1:] if "=" in p)
-    value = value.upper()
-    naive = datetime.strptime(value.rstrip("Z"), "%Y%m%dT%H%M%S" if "T" in value else "%Y%m%d")
-    zone = UTC if value.endswith("Z") else ZoneInfo(params["TZID"]) if "TZID" in params else None
-    return naive if zone is None else wall_clock(naive.replace(tzinfo=zone), tz)
 
 
 # Prefect-compatible names (``prefect.schedules.Cron`` etc.), first argument positional.
@@ -321,7 +235,7 @@ def _option_owners() -> tuple[list[str], dict[str, list[str]]]:
 
 def schedule_from_dict(data: Mapping[str, object], path: str = "schedule") -> Schedule:
     """Build a schedule from its config form; errors name ``path`` and the bad field."""
-    kinds = ", ".join(SCHEDULE_KINDS)
+    kinds = ", ".join(sorted(SCHEDULE_KINDS))
     if not isinstance(data, Mapping):
         raise ScheduleError(f"{path}: must be a mapping with one of {kinds}")
     shared, only_for = _option_owners()

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dockyard.errors import ScheduleError
 
 # Longest DST fold/gap we look around for; real-world transitions are at most 2 hours.
 _MARGIN = timedelta(hours=3)
+_SCAN_LIMIT = 1000
+"""Wall times ``scan`` looks at: it stops after a few; the limit keeps any walk finite."""
 
 
 def zone(name: object) -> ZoneInfo:
@@ -83,7 +86,7 @@ def scan(
     best candidate is no worse than that bound.
     """
     best: datetime | None = None
-    for wall in walls:
+    for wall in islice(walls, _SCAN_LIMIT):
         found = instants(wall, tz, both)
         for t in found:
             if (t <= dt if backward else t > dt) and (

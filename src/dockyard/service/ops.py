@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from dockyard.core.parameters import merge_parameters
+from dockyard.core.planning import describe_error
 from dockyard.core.policies import PauseReason, Trigger
 from dockyard.core.records import LogLine, RunRecord, StateEvent
 from dockyard.core.schedules import upcoming
@@ -123,6 +124,15 @@ class Operations:
         except (TimeoutError, StateStoreError) as exc:
             reason = str(exc) or f"no answer within {STORE_PING_SECONDS:g}s"
             return Ready(status="unavailable", reason=f"state store unreachable: {reason}")
+        # One deployment's broken schedule is not a reason to restart the process (which
+        # would not fix it): still ready, naming it; the others go on being scheduled.
+        failing = self.metrics.failing_deployments()
+        if failing:
+            names = ", ".join(sorted(failing))
+            reason = f"{len(failing)} deployment(s) failing to schedule: {names}"
+            return Ready(
+                status="ready", reason=reason, deployments=len(self.catalog), failing=failing
+            )
         return Ready(status="ready", deployments=len(self.catalog))
 
     def metrics_text(self) -> bytes:
@@ -143,7 +153,14 @@ class Operations:
 
     def _view(self, record: Any, last_run: RunRecord | None = None) -> DeploymentView:
         deployment = self.catalog.get(record.name)
-        return DeploymentView(deployment, record, self.next_fire_times(record.name), last_run)
+        error = self.metrics.failing_deployments().get(record.name)
+        times: list[datetime] = []
+        if error is None:
+            try:
+                times = self.next_fire_times(record.name)
+            except Exception as exc:  # the same failure the next tick reports
+                error = describe_error(exc)
+        return DeploymentView(deployment, record, times, last_run, error)
 
     def next_fire_times(self, name: str, count: int = NEXT_RUNS) -> list[datetime]:
         return upcoming(self.catalog.get(name).schedules, self.clock(), count)

@@ -17,7 +17,6 @@ from dockyard.core import planning
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import SkipReason, Trigger
 from dockyard.core.records import DeploymentRecord, RunRecord
-from dockyard.core.schedules import next_fire
 from dockyard.core.states import RunState
 from dockyard.metrics import Metrics
 from dockyard.service.catalog import Catalog
@@ -66,6 +65,7 @@ class Scheduler:
         ).decisions
         for decision in decisions:
             await self._apply(decision, now)
+        self._record_failures(views, decisions)
         next_retry = await self._promote_due_retries(now)
         await self._dispatch()
         self._report(now, views)
@@ -92,6 +92,26 @@ class Scheduler:
                 await self.supervisor.cancel_run(run_id, reason=decision.reason)
         elif isinstance(decision, planning.RunSlot):
             await self._claim(decision)
+
+    def _record_failures(
+        self, views: list[planning.DeploymentView], decisions: list[planning.Decision]
+    ) -> None:
+        """Failing deployments are logged once, reported, and recover on their own."""
+        errors = {
+            d.deployment: d.error for d in decisions if isinstance(d, planning.ScheduleFailed)
+        }
+        for view in views:
+            error = errors.get(view.name)
+            was_failing = view.name in self.metrics.failing_deployments()
+            self.metrics.deployment_failing(view.name, error)
+            if error is not None:
+                self.throttle.warn(
+                    f"schedule:{view.name}",
+                    f"{view.name}: its schedule fails, it is not being scheduled: {error}",
+                )
+            elif was_failing:
+                logger.info("%s: its schedule works again", view.name)
+                self.throttle.clear(f"schedule:{view.name}")
 
     def _skipped(self, decision: planning.SkipSlots) -> None:
         self.metrics.slots_missed(decision.deployment, decision.reason, decision.count)
@@ -173,7 +193,8 @@ class Scheduler:
             tick_at=now.timestamp(),
             paused={v.name: v.paused for v in views},
             next_fire={
-                v.name: None if v.paused else _timestamp(next_fire(v.schedules, now)) for v in views
+                v.name: None if v.paused else _timestamp(planning.safe_next_fire(v, now))
+                for v in views
             },
             limit=self.settings.effective_limit,
             running=len(self.supervisor.active),

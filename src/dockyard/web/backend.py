@@ -25,6 +25,8 @@ class DeploymentView:
     record: DeploymentRecord
     next_runs: Sequence[datetime]
     last_run: RunRecord | None = None
+    error: str | None = None
+    """Why its schedules fail (it is not being scheduled), or None."""
 
 
 class Backend(Protocol):

@@ -27,6 +27,10 @@ class Ready(BaseModel):
     status: str
     reason: str | None = None
     deployments: int = 0
+    failing: dict[str, str] = Field(
+        default_factory=dict,
+        description="Deployments whose schedules fail (name → error); the others are scheduled.",
+    )
 
 
 class RunSummary(BaseModel):
@@ -79,6 +83,9 @@ class DeploymentSummary(BaseModel):
     description: str | None
     version: str | None
     next_run: datetime | None
+    error: str | None = Field(
+        default=None, description="Why its schedules fail (it is not being scheduled), or null."
+    )
 
 
 class DeploymentDetail(DeploymentSummary):

@@ -85,14 +85,16 @@ def deployment_summary(
     record: DeploymentRecord,
     upcoming: Sequence[datetime],
     spec: Mapping[str, Any] | None = None,
+    *,
+    error: str | None = None,
 ) -> DeploymentSummary:
     """A deployment as ``GET /api/deployments`` lists it.
 
     ``upcoming``: its next fire times, earliest first (only the first is used); a paused
     deployment has no ``next_run``. ``spec``: the served deployment's ``spec()``, by
-    default the one the store kept.
+    default the one the store kept. ``error``: why its schedules fail (serve process only).
     """
-    return DeploymentSummary(**_summary_fields(record, upcoming, _spec(record, spec)))
+    return DeploymentSummary(**_summary_fields(record, upcoming, _spec(record, spec), error))
 
 
 def deployment_detail(
@@ -100,6 +102,8 @@ def deployment_detail(
     upcoming: Sequence[datetime],
     last_run: RunRecord | None,
     spec: Mapping[str, Any] | None = None,
+    *,
+    error: str | None = None,
 ) -> DeploymentDetail:
     """A deployment as ``GET /api/deployments/{flow}/{deployment}`` shows it.
 
@@ -109,7 +113,7 @@ def deployment_detail(
     """
     values = _spec(record, spec)
     return DeploymentDetail(
-        **_summary_fields(record, upcoming, values),
+        **_summary_fields(record, upcoming, values, error),
         entrypoint=values.get("entrypoint") or "",
         parameters=dict(values.get("parameters") or {}),
         parameter_schema=dict(values.get("parameter_schema") or {}),
@@ -131,7 +135,10 @@ def _spec(record: DeploymentRecord, spec: Mapping[str, Any] | None) -> Mapping[s
 
 
 def _summary_fields(
-    record: DeploymentRecord, upcoming: Sequence[datetime], spec: Mapping[str, Any]
+    record: DeploymentRecord,
+    upcoming: Sequence[datetime],
+    spec: Mapping[str, Any],
+    error: str | None,
 ) -> dict[str, Any]:
     return {
         "name": record.name,
@@ -144,4 +151,5 @@ def _summary_fields(
         "description": spec.get("description"),
         "version": spec.get("version"),
         "next_run": None if record.paused or not upcoming else upcoming[0],
+        "error": error,
     }

@@ -12,10 +12,12 @@ log_line = shapes.log_line
 
 
 def deployment_summary(view: DeploymentView) -> DeploymentSummary:
-    return shapes.deployment_summary(view.record, view.next_runs, view.deployment.spec())
+    return shapes.deployment_summary(
+        view.record, view.next_runs, view.deployment.spec(), error=view.error
+    )
 
 
 def deployment_detail(view: DeploymentView) -> DeploymentDetail:
     return shapes.deployment_detail(
-        view.record, view.next_runs, view.last_run, view.deployment.spec()
+        view.record, view.next_runs, view.last_run, view.deployment.spec(), error=view.error
     )
