@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.execution.environment import child_environment
 from dockyard.execution.leftovers import RUN_ID_ENV, ProcessIdentity, identify, kill_leftovers
 from dockyard.execution.spec import (
     ChildResult,
@@ -35,10 +36,6 @@ READ_CHUNK = 65_536
 EXIT_POLL = 0.02
 READERS_GRACE = 5.0
 """Seconds the output may take to drain once a run's processes are gone."""
-SECRET_ENV = frozenset(
-    {"DOCKYARD_API_TOKEN", "DOCKYARD_SOURCE_TOKEN", "DOCKYARD_SOURCE_WEBHOOK_SECRET"}
-)
-"""dockyard's own secrets: flow code (and what it logs) never sees them."""
 
 
 def describe_exit(exit_code: int | None) -> str:
@@ -194,8 +191,7 @@ async def start_run(
         "parent_pid": os.getpid(),
     }
     _write_private(spec_path, json.dumps(envelope, default=str))
-    child_env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
-    child_env.update({**(env or {}), "PYTHONUNBUFFERED": "1", RUN_ID_ENV: spec.run_id})
+    child_env = child_environment({**(env or {}), "PYTHONUNBUFFERED": "1", RUN_ID_ENV: spec.run_id})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -275,7 +271,7 @@ async def probe(request: ProbeRequest, *, work_dir: Path, limit_seconds: float) 
     """Load a code revision in ``python -m dockyard.execution.probe`` with a time limit."""
     spec_path = work_dir / f"probe-{os.getpid()}-{id(request)}.json"
     _write_private(spec_path, json.dumps({**request.to_json(), "parent_pid": os.getpid()}))
-    child_env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    child_env = child_environment()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

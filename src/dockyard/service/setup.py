@@ -20,6 +20,7 @@ from typing import Any
 from dockyard.config import FileConfig, load_config
 from dockyard.core.deployments import Deployment, check_unique
 from dockyard.errors import DockyardError, UsageError
+from dockyard.execution.environment import protect_process
 from dockyard.execution.process import probe
 from dockyard.execution.spec import EntrypointRequest, ProbeRequest, ProbeResult
 from dockyard.service.code import SourcePlan, deployments_of
@@ -80,6 +81,7 @@ def prepare(flags: dict[str, Any]) -> Prepared:
 
 def load_local(request: ProbeRequest, settings: Settings) -> list[Deployment]:
     """The deployments of local code, as a probe subprocess loaded them."""
+    protect_process()  # settings are read: no secret stays where user code could read it
     result = asyncio.run(_probe_once(request, settings))
     if not result.ok:
         raise probe_error(result)
@@ -191,6 +193,7 @@ def check_sources(prepared: Prepared, *, publish: bool) -> int:
 
 
 async def _check_sources(prepared: Prepared, *, publish: bool) -> int:
+    protect_process()  # before the first git call or probe
     failed = 0
     with tempfile.TemporaryDirectory(prefix="dockyard-check-") as work:
         for plan in prepared.plans:
