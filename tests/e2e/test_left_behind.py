@@ -79,7 +79,7 @@ def test_a_second_serve_process_on_the_same_state_leaves_the_first_ones_runs_alo
     with serve_process(args, project, name="first") as first:
         wait_for(lambda: started(first), what="startup")
         run = queue_run(
-            first.state_path, "sleeper/sleeper", {"seconds": 6, "pid_file": str(pid_file)}
+            first.state_path, "sleeper/sleeper", {"seconds": 20, "pid_file": str(pid_file)}
         )
         child = pid_in(pid_file)
         with serve_process(args, project, state=first.state_path, name="second") as second:
