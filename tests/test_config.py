@@ -110,7 +110,7 @@ def test_deployment_options_build_schedules(tmp_path: Path) -> None:
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     path = write(tmp_path, "limits: 3\ndeployments:\n  - entrypoint: a.py:a\n")
 
-    assert config_error(path) == f"{path}: limits: unknown key"
+    assert config_error(path) == f"{path}: limits (line 1): unknown key"
 
 
 def test_unknown_key_in_second_deployment(tmp_path: Path) -> None:
@@ -124,13 +124,13 @@ def test_unknown_key_in_second_deployment(tmp_path: Path) -> None:
         """,
     )
 
-    assert config_error(path) == f"{path}: deployments[1].nmae: unknown key"
+    assert config_error(path) == f"{path}: deployments[1].nmae (line 4): unknown key"
 
 
 def test_missing_entrypoint(tmp_path: Path) -> None:
     path = write(tmp_path, "deployments:\n  - name: nightly\n")
 
-    assert config_error(path) == f"{path}: deployments[0].entrypoint: Field required"
+    assert config_error(path) == f"{path}: deployments[0].entrypoint (line 2): Field required"
 
 
 def test_wrong_type_names_the_path(tmp_path: Path) -> None:
@@ -145,20 +145,22 @@ def test_wrong_type_names_the_path(tmp_path: Path) -> None:
 
     message = config_error(path)
 
-    assert message.startswith(f"{path}: deployments[0].concurrency_limit: ")
+    assert message.startswith(f"{path}: deployments[0].concurrency_limit (line 3): ")
     assert "valid integer" in message
 
 
 def test_out_of_range_value(tmp_path: Path) -> None:
     path = write(tmp_path, "limit: -1\ndeployments:\n  - entrypoint: a.py:a\n")
 
-    assert config_error(path) == f"{path}: limit: Input should be greater than or equal to 0"
+    assert (
+        config_error(path) == f"{path}: limit (line 1): Input should be greater than or equal to 0"
+    )
 
 
 def test_several_errors_report_the_first_and_a_count(tmp_path: Path) -> None:
     path = write(tmp_path, "bogus: 1\nother: 2\ndeployments:\n  - entrypoint: a.py:a\n")
 
-    assert config_error(path) == f"{path}: bogus: unknown key (and 1 more)"
+    assert config_error(path) == f"{path}: bogus (line 1): unknown key (and 1 more)"
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
@@ -190,7 +192,7 @@ def test_empty_deployments_list(tmp_path: Path) -> None:
 
     message = config_error(path)
 
-    assert message.startswith(f"{path}: deployments: ")
+    assert message.startswith(f"{path}: deployments (line 1): ")
     assert "at least 1 item" in message
 
 
@@ -198,6 +200,72 @@ def test_missing_deployments_key(tmp_path: Path) -> None:
     path = write(tmp_path, "limit: 2\n")
 
     assert config_error(path) == f"{path}: deployments: Field required"
+
+
+def test_a_duplicate_key_is_refused_with_both_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "limit: 1\ndeployments:\n  - entrypoint: a.py:a\nlimit: 2\n")
+
+    assert config_error(path) == (
+        f"{path}: invalid YAML (line 4): duplicate key 'limit' (first on line 1); keep one"
+    )
+
+
+def test_a_merge_key_may_be_overridden(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        deployments:
+          - &base {entrypoint: a.py:a, name: first, tags: [etl]}
+          - <<: *base
+            name: second
+        """,
+    )
+
+    first, second = load_config(path).deployments
+
+    assert (first.name, second.name, second.tags) == ("first", "second", ["etl"])
+
+
+def test_aliases_that_expand_too_far_are_refused(tmp_path: Path) -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]" for p, n in zip("ab", "bc", strict=True)]
+    small = write(tmp_path, "\n".join([*levels, "deployments: [{entrypoint: a.py:a}]"]))
+    levels.append(f"d: &d [{', '.join(['*c'] * 100)}]")  # 100 * 1000 strings
+    large = write(tmp_path, "\n".join([*levels, "deployments: [{entrypoint: a.py:a}]"]), "l.yaml")
+
+    assert config_error(small) == f"{small}: a (line 1): unknown key (and 2 more)"
+    assert config_error(large).startswith(f"{large}: expands to more than 100000 YAML nodes")
+
+
+def test_a_file_over_the_size_limit(tmp_path: Path) -> None:
+    path = write(tmp_path, "deployments: [{entrypoint: a.py:a}]\n" + "#" * 1024 * 1024)
+
+    assert config_error(path) == (
+        f"{path}: larger than 1 MiB; a dockyard.yaml holds deployments and settings: trim it"
+    )
+
+
+def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "deployments: " + "[" * 3000 + "]" * 3000 + "\n")
+
+    assert config_error(path).startswith(f"{path}: nested too deeply")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "dockyard.yaml"
+    path.write_bytes(b"deployments: [{entrypoint: caf\xe9.py:a}]\n")
+
+    assert config_error(path) == f"{path}: not UTF-8 text (byte 30); save it as UTF-8"
+
+
+def test_process_settings_know_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "deployments: [{entrypoint: a.py:a}]\nport: 9000\n")
+
+    values = load_config(path).process_settings()
+
+    assert values == {"port": 9000}
+    assert values.where("port") == f"{path}, line 2"
+    assert values.where("limit") == str(path)
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.config import load_config
 from dockyard.errors import ConfigError
-from dockyard.settings import DEFAULT_LIMIT, load_settings, state_path
+from dockyard.settings import (
+    DEFAULT_LIMIT,
+    load_client_settings,
+    load_settings,
+    load_state_setting,
+    redact_url,
+    state_path,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -224,3 +232,145 @@ def test_state_path_expands_the_home_directory(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("DOCKYARD_STATE", "~/dockyard/state.db")
 
     assert state_path(load_settings({})) == Path("/home/someone/dockyard/state.db")
+
+
+# -- values checked alone and together ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), (" Warning ", "WARNING")])
+def test_log_level_is_case_insensitive(
+    monkeypatch: pytest.MonkeyPatch, given: str, level: str
+) -> None:
+    monkeypatch.setenv("DOCKYARD_LOG_LEVEL", given)
+
+    assert load_settings({}).log_level == level
+
+
+def test_unknown_log_level_lists_the_levels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_LOG_LEVEL", "LOUD")
+
+    assert setting_error({}) == (
+        "invalid setting: log_level (DOCKYARD_LOG_LEVEL): 'LOUD' is not a log level; "
+        "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    )
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_durations_are_finite(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("DOCKYARD_HEALTH_THRESHOLD", value)
+
+    assert "health_threshold (DOCKYARD_HEALTH_THRESHOLD): " in setting_error({})
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "expected"),
+    [
+        (
+            {"DOCKYARD_HEARTBEAT": "30"},
+            {},
+            "DOCKYARD_HEARTBEAT (30s) must be less than DOCKYARD_HEALTH_THRESHOLD (30s, the "
+            "default), or /health reports an idle process as stalled",
+        ),
+        (
+            {"DOCKYARD_HEALTH_THRESHOLD": "4"},
+            {},
+            "DOCKYARD_HEARTBEAT (5s, the default) must be less than DOCKYARD_HEALTH_THRESHOLD "
+            "(4s), or /health reports an idle process as stalled",
+        ),
+    ],
+)
+def test_combinations_name_both_settings(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], flags: dict[str, object], expected: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    assert setting_error(flags) == f"{expected}: lower the first or raise the second"
+
+
+def test_a_heartbeat_below_the_threshold_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_HEARTBEAT", "29")
+
+    assert load_settings({}).heartbeat == 29
+
+
+def test_a_bad_value_from_the_file_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "dockyard.yaml"
+    path.write_text("deployments:\n  - entrypoint: a.py:a\nport: 70000\n", encoding="utf-8")
+
+    message = setting_error({}, load_config(path).process_settings())
+
+    assert message == (
+        f"invalid setting: port ({path}, line 3): Input should be less than or equal to 65535"
+    )
+
+
+def test_the_environment_over_a_bad_file_value_is_named_as_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKYARD_PORT", "70000")
+
+    message = setting_error({}, {"port": 8080})
+
+    assert message.startswith("invalid setting: port (flag --port or DOCKYARD_PORT): ")
+
+
+# -- the state database is a file ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://user:secret@host/db", "postgresql://user:***@host/db"),
+        ("postgresql://user@host/db", "postgresql://user@host/db"),
+        ("postgresql://u:p@ss/w@rd@host:5432/db", "postgresql://u:***@host:5432/db"),
+        ("sqlite:///state.db", "sqlite:///state.db"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_database_url_is_not_a_state_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_STATE", "postgresql://user:secret@host/db")
+
+    message = setting_error({})
+
+    assert message.startswith(
+        "invalid setting: state (flag --state or DOCKYARD_STATE): "
+        "'postgresql://user:***@host/db' is a database URL; "
+    )
+    assert "secret" not in message
+
+
+def test_the_read_commands_refuse_a_database_url_too() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_state_setting("sqlite:///x.db")
+
+    assert str(info.value).startswith("invalid setting: state (flag --state): 'sqlite:///x.db'")
+
+
+# -- the client's URL ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("https://dockyard.example.com/", "https://dockyard.example.com"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_client_urls(given: str, url: str) -> None:
+    assert load_client_settings(given).url == url
+
+
+@pytest.mark.parametrize(
+    "given", ["::::", "ftp://host", "http://", "http://host:port", "http:///x"]
+)
+def test_client_url_that_is_not_http(given: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_client_settings(given)
+
+    assert str(info.value).startswith(f"--url {given!r} is not an http(s) URL; ")

@@ -57,12 +57,13 @@ class Client:
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-        self._http = httpx.Client(
-            base_url=self.url + "/api",
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=CONNECT_SECONDS),
-            transport=transport,
-        )
+        with _transport_errors(self.url, token):  # a malformed URL is a usage error
+            self._http = httpx.Client(
+                base_url=self.url + "/api",
+                headers=headers,
+                timeout=httpx.Timeout(timeout, connect=CONNECT_SECONDS),
+                transport=transport,
+            )
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"

@@ -8,13 +8,20 @@ environment, and everything is validated before start-up.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dockyard.errors import ConfigError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The values of DOCKYARD_LOG_LEVEL (any case)."""
 
 DEFAULT_LIMIT = 5
 """Concurrent runs per serve process when no limit is given (0 means no limit).
@@ -27,7 +34,10 @@ once and exhausts memory. Five matches Prefect's own runner default process limi
 class Settings(BaseSettings):
     """Everything ``dockyard serve`` is configured with, from flags, env and YAML."""
 
-    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", frozen=True, extra="ignore")
+    # Durations and counts are finite: DOCKYARD_HEARTBEAT=inf would never tick.
+    model_config = SettingsConfigDict(
+        env_prefix="DOCKYARD_", frozen=True, extra="ignore", allow_inf_nan=False
+    )
 
     # Process-wide.
     state: str = ".dockyard/state.db"
@@ -102,6 +112,22 @@ class Settings(BaseSettings):
                 raise ValueError('expected a JSON object, e.g. {"day": "2026-01-01"}') from None
         return value
 
+    @field_validator("state", mode="after")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        problem = state_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("log_level", mode="after")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return level
+
     @property
     def effective_limit(self) -> int | None:
         """The concurrent-run cap in force: None means unlimited."""
@@ -136,20 +162,28 @@ class _YamlSource(PydanticBaseSettingsSource):
 _SCHEDULE_FIELDS = ("cron", "interval", "rrule")
 
 
-def load_settings(flags: dict[str, Any], yaml_values: dict[str, Any] | None = None) -> Settings:
-    """Build settings from the given flags (only those given), env and YAML values."""
+def load_settings(flags: dict[str, Any], yaml_values: Mapping[str, Any] | None = None) -> Settings:
+    """Build settings from the given flags (only those given), env and YAML values.
+
+    Errors name where the bad value came from: the flag or variable, or the file (and
+    line) of ``yaml_values`` when it is ``dockyard.config.FileValues``. Combinations are
+    checked too (``check_combinations``).
+    """
     given = {k: v for k, v in flags.items() if v is not None and v != [] and v != {}}
     if any(k in given for k in _SCHEDULE_FIELDS):
         # A schedule given as a flag replaces the environment's, whatever its kind:
         # `--interval 60` with DOCKYARD_CRON set means the interval, not a conflict.
         given = {**{k: [] for k in _SCHEDULE_FIELDS}, **given}
+    origin = _Origin(given, yaml_values)
     _YamlSource.values = dict(yaml_values or {})
     try:
-        return Settings(**given)
+        settings = Settings(**given)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(_one_line(exc, origin)) from None
     finally:
         _YamlSource.values = {}
+    check_combinations(settings, origin)
+    return settings
 
 
 _FLAG_NAMES = {"params": "--param", "tags": "--tag"}
@@ -163,16 +197,98 @@ _ENV_ONLY = frozenset(
 """Settings that have no ``dockyard serve`` flag, only a ``DOCKYARD_*`` variable."""
 
 
-def _one_line(exc: ValidationError) -> str:
+class _Origin:
+    """Where each setting's value comes from, to name it in an error."""
+
+    def __init__(
+        self, flags: Collection[str] = (), yaml_values: Mapping[str, Any] | None = None
+    ) -> None:
+        self.flags = set(flags)
+        self.yaml = yaml_values or {}
+        self.env = {k.upper() for k in os.environ if k.upper().startswith("DOCKYARD_")}
+
+    def where(self, field: str) -> str:
+        """``flag --limit or DOCKYARD_LIMIT``; ``dockyard.yaml, line 3`` for a file value."""
+        env = f"DOCKYARD_{field.upper()}"
+        if field not in self.flags and env not in self.env and field in self.yaml:
+            return self._in_file(field)
+        return env if field in _ENV_ONLY else f"flag {_flag(field)} or {env}"
+
+    def name(self, field: str, value: float) -> str:
+        """The one place a duration comes from, with its value: ``--shutdown-grace (10s)``,
+        ``DOCKYARD_HEARTBEAT (5s, the default)``, ``kill_delay in dockyard.yaml, line 2 (3s)``.
+        """
+        env = f"DOCKYARD_{field.upper()}"
+        if field in self.flags:
+            return f"{_flag(field)} ({value:g}s)"
+        if env in self.env:
+            return f"{env} ({value:g}s)"
+        if field in self.yaml:
+            return f"{field} in {self._in_file(field)} ({value:g}s)"
+        return f"{env} ({value:g}s, the default)"
+
+    def _in_file(self, field: str) -> str:
+        where = getattr(self.yaml, "where", None)
+        return str(where(field)) if callable(where) else "dockyard.yaml"
+
+
+def _flag(field: str) -> str:
+    return _FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def _one_line(exc: ValidationError, origin: _Origin) -> str:
     parts = []
     for err in exc.errors():
         # The setting itself, not an item of it (``interval.0`` is DOCKYARD_INTERVAL).
         field = str(err["loc"][0]) if err["loc"] else "settings"
-        env = f"DOCKYARD_{field.upper()}"
-        flag = _FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
-        where = env if field in _ENV_ONLY else f"flag {flag} or {env}"
-        parts.append(f"{field} ({where}): {err['msg']}")
+        parts.append(f"{field} ({origin.where(field)}): {_message(err['msg'])}")
     return "invalid setting: " + "; ".join(parts)
+
+
+def _message(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
+_ORDERED = (("heartbeat", "health_threshold", "or /health reports an idle process as stalled"),)
+"""Pairs of settings where the first must be less than the second, and why."""
+
+
+def check_combinations(settings: Settings, origin: _Origin | None = None) -> None:
+    """Refuse settings that are valid alone but not together (one line naming both)."""
+    origin = origin or _Origin()
+    for small, large, why in _ORDERED:
+        low, high = getattr(settings, small), getattr(settings, large)
+        if low >= high:
+            raise ConfigError(
+                f"{origin.name(small, low)} must be less than {origin.name(large, high)}, "
+                f"{why}: lower the first or raise the second"
+            )
+
+
+def state_problem(state: str) -> str | None:
+    """Why ``state`` is not a usable state database path, or None.
+
+    A URL (``postgresql://…``) would otherwise be taken as a relative path, creating
+    directories named after it; the message shows it with its password masked.
+    """
+    if "://" in state:
+        return (
+            f"{redact_url(state)!r} is a database URL; dockyard keeps its state in a SQLite "
+            "file for now: give a file path, e.g. /data/dockyard/state.db"
+        )
+    if not state.strip():
+        return "is empty; give a file path, e.g. /data/dockyard/state.db"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """``postgresql://user:secret@host/db`` → ``postgresql://user:***@host/db``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
 def state_path(settings: Settings) -> Path:
@@ -187,7 +303,11 @@ class _StateOnly(BaseSettings):
 
 def load_state_setting(state: str | None) -> Settings:
     """Only the state path, for the read commands: other DOCKYARD_* values don't matter."""
-    path = state or _StateOnly().state
+    path = state if state is not None else _StateOnly().state
+    problem = state_problem(path)
+    if problem:
+        where = "flag --state" if state is not None else "DOCKYARD_STATE"
+        raise ConfigError(f"invalid setting: state ({where}): {problem}")
     return Settings.model_construct(state=path)
 
 
@@ -208,10 +328,16 @@ class ClientSettings(BaseSettings):
     def _url(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        value = value.strip().rstrip("/")
-        if not value:
+        given = value.strip()
+        if not given.rstrip("/"):
             return None
-        return value if "://" in value else f"http://{value}"
+        url = given if "://" in given else f"http://{given}"
+        if not _is_http_url(url):
+            raise ValueError(
+                f"{redact_url(given)!r} is not an http(s) URL; "
+                "give the serve process's address, e.g. http://127.0.0.1:8080"
+            )
+        return url.rstrip("/")
 
     @field_validator("api_token", mode="after")
     @classmethod
@@ -225,12 +351,28 @@ class ClientSettings(BaseSettings):
         return SecretStr(secret)
 
 
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def load_client_settings(url: str | None) -> ClientSettings:
     """Client settings from ``--url`` (when given) over DOCKYARD_URL / DOCKYARD_API_TOKEN."""
     try:
         given: dict[str, Any] = {"url": url} if url is not None else {}
         return ClientSettings(**given)
     except ValidationError as exc:
-        where = {"url": "--url or DOCKYARD_URL", "api_token": "DOCKYARD_API_TOKEN"}
-        parts = [f"{where.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("invalid setting: " + "; ".join(parts)) from None
+        parts = (_client_error(e, url is not None) for e in exc.errors())
+        raise ConfigError("; ".join(parts)) from None
+
+
+def _client_error(error: ErrorDetails, url_given: bool) -> str:
+    # The URL's error quotes the value (its password masked); the token's never does.
+    field, message = str(error["loc"][0]), _message(error["msg"])
+    if field == "url":
+        return f"{'--url' if url_given else 'DOCKYARD_URL'} {message}"
+    return f"invalid setting: DOCKYARD_{field.upper()}: {message}"

@@ -52,6 +52,11 @@ UrlOpt = Annotated[
     typer.Option("--url", help=_URL_HELP + " Without it, read the --state database."),
 ]
 ServerUrlOpt = Annotated[str | None, typer.Option("--url", help=_URL_HELP)]
+# The bounds of the API's `limit` and `tail` query parameters (web/api.py), so that
+# `--state` and `--url` accept the same values.
+MAX_RUNS = 500
+MAX_TAIL = 100_000
+TailOpt = Annotated[int | None, typer.Option(min=1, max=MAX_TAIL, help="Only the last N lines.")]
 
 
 @app.command()
@@ -222,7 +227,7 @@ def deployment_run(
 def run_ls(
     deployment: Annotated[str | None, typer.Option(help="flow/deployment")] = None,
     status: Annotated[list[str] | None, typer.Option(help="Completed, Failed, …")] = None,
-    limit: Annotated[int, typer.Option(help="How many (newest first).")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_RUNS, help="How many (newest first).")] = 20,
     url: UrlOpt = None,
     state: StateOpt = None,
     json: JsonOpt = False,
@@ -252,7 +257,7 @@ def run_inspect(
 @run_app.command("logs")
 def run_logs(
     run_id: str,
-    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+    tail: TailOpt = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing until the run ends (--url).")
     ] = False,

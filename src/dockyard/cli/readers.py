@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from dockyard.core.records import PAUSED_BY_USER, DeploymentRecord
 from dockyard.core.schedules import upcoming
-from dockyard.errors import NotFoundError, ScheduleError, UsageError
+from dockyard.errors import NotFoundError, ScheduleError, StateStoreError, UsageError
 from dockyard.settings import ClientSettings, load_client_settings
 
 if TYPE_CHECKING:
@@ -216,7 +216,11 @@ def open_reader(url: str | None, state: str | None) -> Iterator[Reader]:
 
 
 def open_state(state: str | None) -> SqlStateStore:
-    """The existing state database (--state, DOCKYARD_STATE or the default path)."""
+    """The existing state database (--state, DOCKYARD_STATE or the default path).
+
+    A file that cannot be opened (corrupt, not SQLite, a directory) is a usage error
+    (exit 2) as in ``dockyard serve``: the fix is another --state or repairing the file.
+    """
     from dockyard.settings import load_state_setting, state_path
     from dockyard.store import open_store
 
@@ -225,7 +229,10 @@ def open_state(state: str | None) -> SqlStateStore:
         raise UsageError(
             f"no state database at {path}; run 'dockyard serve' first or pass --state PATH"
         )
-    return open_store(path)
+    try:
+        return open_store(path)
+    except StateStoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _json(model: BaseModel) -> Item:
