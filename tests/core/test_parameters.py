@@ -13,11 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dockyard.core.parameters import (
+    MAX_DEPTH,
+    check_values,
     jsonable,
     merge_parameters,
     parameter_model,
     parameter_schema,
     parse_param_args,
+    scrub_text,
     validate_parameters,
 )
 from dockyard.errors import ParameterError, UsageError
@@ -214,3 +217,66 @@ def test_jsonable():
     assert result["path"] == "/tmp/x"
     assert result["other"].startswith("<object object")
     json.dumps(result)
+
+
+def _nested(depth: int, leaf: Any = 1) -> Any:
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"a": None, "b": 1.5, "c": "text with ünïcode and 😀", "d": datetime.date(2026, 1, 1)},
+        {"deep": _nested(MAX_DEPTH)},
+        {"deep": {"k": _nested(MAX_DEPTH - 1)}},
+        {"big": "x" * 1000},
+        {"pairs": [("a", 1)], "set": {1, 2}},
+    ],
+)
+def test_check_values_accepts(params):
+    check_values(params, max_bytes=1100)
+
+
+@pytest.mark.parametrize(
+    ("params", "loc", "kind"),
+    [
+        ({"deep": _nested(MAX_DEPTH + 1)}, ["deep", *[0] * MAX_DEPTH], "too_deep"),
+        ({"deep": {"k": _nested(MAX_DEPTH)}}, ["deep", "k", *[0] * (MAX_DEPTH - 1)], "too_deep"),
+        ({"deep": _nested(100_000)}, ["deep", *[0] * MAX_DEPTH], "too_deep"),
+        ({"s": "\ud800"}, ["s"], "string_unicode"),
+        ({"s": ["ok", {"k": "a\udfffb"}]}, ["s", 1, "k"], "string_unicode"),
+        ({"s": {"\udc00": 1}}, ["s", "\\udc00"], "string_unicode"),
+        ({"\ud800": 1}, ["\\ud800"], "string_unicode"),
+        ({"big": "x" * 1100, "small": 1}, ["big"], "too_large"),
+        ({"big": "é" * 600}, ["big"], "too_large"),  # bytes, not characters
+    ],
+)
+def test_check_values_refuses_naming_the_field(params, loc, kind):
+    with pytest.raises(ParameterError) as info:
+        check_values(params, max_bytes=1100)
+    assert info.value.errors[0]["loc"] == loc
+    assert info.value.errors[0]["type"] == kind
+    json.dumps(info.value.errors).encode()  # the errors themselves can be answered
+    str(info.value).encode()
+
+
+def test_check_values_reports_a_bounded_number_of_errors():
+    with pytest.raises(ParameterError) as info:
+        check_values({"s": ["\ud800"] * 1000})
+    assert len(info.value.errors) == 20
+    assert [e["loc"] for e in info.value.errors[:2]] == [["s", 0], ["s", 1]]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"a": ["x"]}, {"a": ["x"]}),
+        ({"a": ["\ud800x\udc00"]}, {"a": ["\ufffdx\ufffd"]}),
+        ({"\ud83d": "😀"}, {"\ufffd": "😀"}),
+    ],
+)
+def test_scrub_text(value, expected):
+    assert scrub_text(value) == expected

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import select
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 
 import httpx
 import pytest
 
+from dockyard.client import Client
+from dockyard.errors import ParameterError
 from tests.helpers import dockyard_env, serve_process, wait_for, webserver_url
 
 pytestmark = pytest.mark.slow
@@ -391,3 +395,91 @@ def test_a_locked_database_is_survived_and_reported(project):
         served.signal(signal.SIGTERM)
         assert served.wait_exit() == 0
     assert "scheduling works again" in served.output()
+
+
+def _raw_request(port: int, head: bytes, chunks: Iterable[bytes] = ()) -> tuple[bytes, int]:
+    """Send ``head``, then chunks until the server answers; the answer and the chunks sent."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        for chunk in chunks:
+            if select.select([sock], [], [], 0)[0]:
+                break  # answered before the body was all sent
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += 1
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _length(answer):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+        return answer, sent
+
+
+def _length(answer: bytes) -> int:
+    for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def test_a_body_larger_than_the_limit_is_refused_before_it_is_sent(project):
+    args = ["flows/behaviours.py:hello", "--interval", "3600"]
+    with serve_process(args, project) as served:
+        url = webserver_url(served)
+        port = int(url.rsplit(":", 1)[1])
+        with httpx.Client(base_url=url, timeout=10) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            head = (
+                b"POST /api/deployments/hello/hello/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 209715200\r\n\r\n"
+            )
+            answer, _ = _raw_request(port, head)  # not one byte of the 200 MB is sent
+            assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+            assert b"request body larger than 1048576 bytes" in answer
+            chunked = head.replace(b"Content-Length: 209715200", b"Transfer-Encoding: chunked")
+            chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"  # 64 KiB a chunk, 3200 of them
+            answer, sent = _raw_request(port, chunked, (chunk for _ in range(3200)))
+            assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+            assert sent < 3200 // 2  # the server stopped reading long before 200 MB
+            assert client.get("/api/runs").json()["total"] == 0
+            assert client.get("/health").status_code == 200
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0
+
+
+def test_browser_requests_are_refused_and_dockyards_client_still_works(project):
+    args = ["flows/behaviours.py:hello", "--interval", "3600"]
+    with serve_process(args, project) as served:
+        url = webserver_url(served)
+        runs, pause = "/api/deployments/hello/hello/runs", "/api/deployments/hello/hello/pause"
+        with httpx.Client(base_url=url, timeout=10) as browser:
+            wait_for(lambda: browser.get("/ready").status_code == 200, what="ready")
+            rebound = {"Host": "attacker.example:8080"}  # DNS rebinding: the page's own name
+            assert browser.get("/api/runs", headers=rebound).status_code == 421
+            assert browser.post(pause, headers=rebound).status_code == 421
+            assert browser.get("/health", headers=rebound).status_code == 200  # probes: any Host
+            plain = {"Content-Type": "text/plain"}
+            assert (
+                browser.post(runs, content=b'{"parameters": {}}', headers=plain).status_code == 415
+            )
+            assert browser.post("/api/shutdown", content=b"x", headers=plain).status_code == 415
+            foreign = {"Origin": "http://attacker.example"}
+            assert browser.post(runs, json={"parameters": {}}, headers=foreign).status_code == 403
+            assert browser.post("/api/shutdown", headers=foreign).status_code == 403
+            assert browser.get("/api/runs").json()["total"] == 0
+        with Client(url) as client:  # what the CLI uses: JSON bodies, no Origin
+            assert client.pause("hello/hello")["paused"] is True
+            assert client.resume("hello/hello")["paused"] is False
+            run = client.create_run("hello/hello", {"count": 1})
+            assert client.list_runs(since="2020-01-01T00:00:00Z")["total"] == 1
+            with pytest.raises(ParameterError, match="needs a UTC offset"):
+                client.list_runs(since="2020-01-01")
+            wait_for(lambda: client.get_run(run["id"])["state"] == "Completed", what="the run")
+        assert served.process.poll() is None
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0

@@ -195,3 +195,34 @@ def test_unparsable_body_gets_a_documented_status(api):
     assert str(response.status_code) in documented_statuses(api, "POST", RUNS), (
         f"{response.status_code} {response.text}"
     )
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-12-01", "2026-12-01T00:00:00", "0001-01-01T00:00:00+01:00"]
+)
+def test_a_time_filter_without_an_offset_gets_a_documented_status(api, value):
+    response = httpx.get(f"{api.url}/api/runs", params={"since": value}, timeout=10)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["query", "since"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"parameters": {"name": "\\ud800"}}',
+        b'{"parameters": {"name": "' + b"x" * (2 * 1024 * 1024) + b'"}}',
+    ],
+    ids=["lone-surrogate", "2-MiB"],
+)
+def test_hostile_parameters_get_a_documented_status_and_start_nothing(api, body):
+    before = httpx.get(f"{api.url}/api/runs", timeout=10).json()["total"]
+    response = httpx.post(
+        f"{api.url}/api/deployments/hello/hello/runs",
+        content=body,
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert str(response.status_code) in documented_statuses(api, "POST", RUNS)
+    assert response.json()["detail"]
+    assert httpx.get(f"{api.url}/api/runs", timeout=10).json()["total"] == before

@@ -1,4 +1,8 @@
-"""The one rule for flow and deployment names: each must be usable as a URL path segment."""
+"""The one rule for flow and deployment names: each must be usable as a URL path segment.
+
+The HTTP API's path parameters take their length bound from here (``MAX_NAME_LENGTH``),
+so every name that can be served can also be reached.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Any
 from dockyard.errors import UsageError
 
 _BANNED_CHARS = "/%?#\\"
+MAX_NAME_LENGTH = 200
+"""The longest flow or deployment name, in characters (one API path segment each)."""
 
 
 def check_name(kind: str, name: Any) -> str:
@@ -28,6 +34,8 @@ def name_problem(name: str) -> str | None:
     """What is wrong with ``name`` as a URL path segment, or None."""
     if not name:
         return "it is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it is {len(name)} characters long; use at most {MAX_NAME_LENGTH}"
     if name != name.strip():
         return "remove the leading/trailing whitespace"
     bad = [c for c in name if c in _BANNED_CHARS or ord(c) < 32 or ord(c) == 127]

@@ -1,5 +1,8 @@
 """Flow parameters: a pydantic model from a function signature, validation, CLI parsing.
 
+Also the bounds every stored value must keep, whatever the flow's signature
+(``check_values``: nesting depth, valid UTF-8 text, size as JSON).
+
 Pure functions, no I/O. The model's fields use internal names (``p0``, ``p1``, ...) with
 the real parameter names as aliases, so a parameter may be called ``json``, ``schema``
 or ``_private`` without clashing with ``BaseModel`` attributes.
@@ -21,6 +24,13 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import to_jsonable_python
 
 from dockyard.errors import ParameterError, UsageError
+
+MAX_DEPTH = 32
+"""How deeply containers may nest inside one parameter value."""
+MAX_PARAMETER_BYTES = 256 * 1024
+"""The most an ad-hoc run's parameters may take as JSON (UTF-8 bytes)."""
+MAX_ERRORS = 20
+"""Field errors reported at most for one set of parameters."""
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 _JSON_CONTAINERS = (list, dict, tuple, set, frozenset)
@@ -90,6 +100,35 @@ def validate_parameters(
 def merge_parameters(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Shallow merge: a deployment's default parameters under ad-hoc ones."""
     return {**defaults, **overrides}
+
+
+def check_values(
+    params: Mapping[str, Any], *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_PARAMETER_BYTES
+) -> None:
+    """Refuse values that could not be stored and answered as JSON, before anything is written.
+
+    Containers nested more than ``max_depth`` deep, strings (values or keys) that are not
+    valid UTF-8 (lone surrogates such as JSON's ``"\\ud800"``), and parameters that take
+    more than ``max_bytes`` as JSON. Raises ``ParameterError`` whose ``loc`` names the
+    parameter and the path inside it.
+    """
+    errors = [e for name, value in params.items() for e in _value_errors(name, value, max_depth)]
+    if not errors:
+        errors = _size_errors(params, max_bytes)
+    if errors:
+        parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors]
+        raise ParameterError("invalid parameters: " + "; ".join(parts), errors)
+
+
+def scrub_text(value: Any) -> Any:
+    """JSON data ``value`` with every lone surrogate in its strings replaced by U+FFFD.
+
+    For data stored before ``check_values`` existed, so that it can still be answered.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    if _is_utf8(text):
+        return value
+    return json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
 
 
 def parse_param_args(items: list[str]) -> dict[str, str]:
@@ -192,6 +231,80 @@ def _wants_json(annotation: Any) -> bool:
     if not isinstance(target, type):
         return False
     return issubclass(target, (*_JSON_CONTAINERS, pydantic.BaseModel))
+
+
+def _value_errors(name: str, value: Any, max_depth: int) -> list[dict[str, Any]]:
+    """Depth and text problems of one parameter, at most MAX_ERRORS of them.
+
+    Iterative, with a stack, so that no nesting depth can exhaust Python's recursion.
+    """
+    errors: list[dict[str, Any]] = []
+    pending: list[tuple[Any, list[Any], int]] = [(value, [_escaped(name)], 0)]
+    if not _is_utf8(name):
+        errors.append(_text_error([_escaped(name)], name))
+    while pending and len(errors) < MAX_ERRORS:
+        item, loc, depth = pending.pop()
+        if isinstance(item, str):
+            if not _is_utf8(item):
+                errors.append(_text_error(loc, item))
+        elif isinstance(item, (Mapping, list, tuple, set, frozenset)):
+            if depth >= max_depth:
+                msg = f"nested deeper than {max_depth} levels"
+                errors.append({"loc": loc, "msg": msg, "type": "too_deep"})
+                continue
+            pending.extend(reversed(_children(item, loc, depth + 1)))
+            errors.extend(_key_errors(item, loc))
+    return errors[:MAX_ERRORS]
+
+
+def _children(item: Any, loc: list[Any], depth: int) -> list[tuple[Any, list[Any], int]]:
+    pairs = item.items() if isinstance(item, Mapping) else enumerate(item)
+    return [(v, [*loc, _escaped(k) if isinstance(k, str) else k], depth) for k, v in pairs]
+
+
+def _key_errors(item: Any, loc: list[Any]) -> list[dict[str, Any]]:
+    if not isinstance(item, Mapping):
+        return []
+    bad = [k for k in item if isinstance(k, str) and not _is_utf8(k)]
+    return [_text_error([*loc, _escaped(k)], k) for k in bad]
+
+
+def _size_errors(params: Mapping[str, Any], max_bytes: int) -> list[dict[str, Any]]:
+    sizes = {name: len(_json_bytes(value)) for name, value in params.items()}
+    total = len(_json_bytes(params))
+    if total <= max_bytes:
+        return []
+    largest = max(sizes, key=lambda name: sizes[name])
+    msg = (
+        f"the parameters take {total} bytes as JSON, more than the {max_bytes} allowed "
+        f"(this one takes {sizes[largest]})"
+    )
+    return [{"loc": [largest], "msg": msg, "type": "too_large"}]
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(jsonable(value), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escaped(text: str) -> str:
+    return text if _is_utf8(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _text_error(loc: list[Any], text: str) -> dict[str, Any]:
+    bad = next(i for i, c in enumerate(text) if not _is_utf8(c))
+    msg = (
+        f"not valid UTF-8 text: a lone surrogate ({_escaped(text[bad])}) at index {bad}; "
+        "send characters, not halves of a UTF-16 pair"
+    )
+    return {"loc": loc, "msg": msg, "type": "string_unicode"}
 
 
 def _parameter_error(flow_name: str, exc: pydantic.ValidationError) -> ParameterError:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 
+from dockyard.core.names import MAX_NAME_LENGTH
+from dockyard.core.parameters import MAX_PARAMETER_BYTES, check_values, scrub_text
 from dockyard.core.states import RunState, parse_state
 from dockyard.errors import ParameterError, UsageError
 from dockyard.web import views
@@ -28,14 +31,15 @@ from dockyard.web.schemas import (
     RunSummary,
     SourceOut,
 )
-from dockyard.web.webhook import WebhookAuth
+from dockyard.web.webhook import Duplicate, WebhookAuth
 
 FOLLOW_POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
-NAME = Annotated[str, Path(min_length=1, max_length=200)]
+NAME = Annotated[str, Path(min_length=1, max_length=MAX_NAME_LENGTH)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem},
     404: {"model": Problem},
+    421: {"model": Problem, "description": "Host is not a name this server answers to"},
     422: {"model": Problem},
     503: {"model": Problem},
 }
@@ -43,10 +47,19 @@ MUTATING: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     401: {"model": Problem},
     403: {"model": Problem},
+    413: {"model": Problem, "description": "Request body too large"},
+    415: {"model": Problem, "description": "A body that is not JSON, without a bearer token"},
 }
+Model = TypeVar("Model", bound=BaseModel)
 
 
-def build_router(backend: Backend, guard: TokenGuard, webhook_secret: str | None) -> APIRouter:
+def build_router(
+    backend: Backend,
+    guard: TokenGuard,
+    webhook_secret: str | None,
+    *,
+    max_parameter_bytes: int = MAX_PARAMETER_BYTES,
+) -> APIRouter:
     router = APIRouter(responses=ERRORS)
     protected = [Depends(guard)]
 
@@ -96,7 +109,9 @@ def build_router(backend: Backend, guard: TokenGuard, webhook_secret: str | None
     )
     async def create_run(flow: NAME, deployment: NAME, body: CreateRun | None = None) -> Any:
         """Start an ad-hoc run; parameters merge over the deployment's defaults."""
-        run = await backend.trigger_run(f"{flow}/{deployment}", (body or CreateRun()).parameters)
+        parameters = (body or CreateRun()).parameters
+        check_values(parameters, max_bytes=max_parameter_bytes)  # before anything is written
+        run = await backend.trigger_run(f"{flow}/{deployment}", parameters)
         return views.run_detail(run, await backend.run_history(run.id))
 
     _run_routes(router, backend, protected)
@@ -107,7 +122,7 @@ def build_router(backend: Backend, guard: TokenGuard, webhook_secret: str | None
 def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> None:
     @router.get("/runs", response_model=RunList, tags=["runs"])
     async def list_runs(
-        deployment: Annotated[str | None, Query(max_length=400)] = None,
+        deployment: Annotated[str | None, Query(max_length=2 * MAX_NAME_LENGTH + 1)] = None,
         state: Annotated[list[str] | None, Query()] = None,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -116,17 +131,17 @@ def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> No
     ) -> Any:
         """Runs, newest first, filtered by deployment, state and creation time."""
         runs, total = await backend.list_runs(
-            deployment=deployment, states=_states(state), since=since, until=until,
-            limit=limit, offset=offset,
+            deployment=deployment, states=_states(state), since=_utc("since", since),
+            until=_utc("until", until), limit=limit, offset=offset,
         )  # fmt: skip
-        return RunList(runs=[views.run_summary(r) for r in runs], total=total, limit=limit,
-                       offset=offset)  # fmt: skip
+        return _answerable(RunList(runs=[views.run_summary(r) for r in runs], total=total,
+                                   limit=limit, offset=offset))  # fmt: skip
 
     @router.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
     async def get_run(run_id: NAME) -> Any:
         """One run with its state history, parameters, error and result."""
         run = await backend.get_run(run_id)
-        return views.run_detail(run, await backend.run_history(run.id))
+        return _answerable(views.run_detail(run, await backend.run_history(run.id)))
 
     @router.get(
         "/runs/{run_id}/logs",
@@ -157,7 +172,7 @@ def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> No
     async def cancel_run(run_id: NAME) -> Any:
         """Cancel a run: its process group is terminated and it ends Cancelled."""
         run = await backend.cancel_run(run_id, reason="cancelled through the API")
-        return views.run_summary(run)
+        return _answerable(views.run_summary(run))
 
 
 def _process_routes(
@@ -175,12 +190,19 @@ def _process_routes(
         "/sources/sync",
         response_model=Accepted,
         status_code=202,
-        responses=MUTATING,
+        responses={**MUTATING, 200: {"model": Duplicate, "description": "Seen before"}},
         tags=["sources"],
     )
     async def sync_sources(request: Request) -> Any:
-        """Pull now; also a git host's push webhook (``X-Hub-Signature-256`` with a secret)."""
-        await webhook.authorize(request, guard)
+        """Pull now; also a git host's push webhook (``X-Hub-Signature-256`` with a secret).
+
+        A delivery seen before (the same ``X-GitHub-Delivery`` / ``X-Gitlab-Event-UUID``,
+        or the same signed body) is answered 200 ``{"status": "duplicate"}`` and pulls
+        nothing.
+        """
+        duplicate = await webhook.admit(request, guard)
+        if duplicate is not None:
+            return JSONResponse(duplicate.model_dump(), status_code=200)
         count = backend.trigger_sources()
         return Accepted(detail=f"pulling {count} source(s) now")
 
@@ -231,8 +253,33 @@ def _states(values: list[str] | None) -> list[RunState] | None:
     try:
         return [parse_state(v) for v in values]
     except UsageError as exc:
-        loc = ["query", "state"]
-        raise ParameterError(str(exc), [{"loc": loc, "msg": str(exc), "type": "enum"}]) from None
+        raise _query_error("state", str(exc), "enum") from None
+
+
+def _utc(field: str, value: datetime | None) -> datetime | None:
+    """A time filter in UTC; one without a UTC offset (or beyond year 1..9999) is a 422."""
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        msg = f"{value.isoformat()} needs a UTC offset, e.g. 2026-12-01T00:00:00Z"
+        raise _query_error(field, msg, "timezone_aware")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        msg = f"{value.isoformat()} is outside the years 1 to 9999 in UTC"
+        raise _query_error(field, msg, "datetime_range") from None
+
+
+def _query_error(field: str, msg: str, kind: str) -> ParameterError:
+    loc = ["query", field]
+    return ParameterError(f"{field}: {msg}", [{"loc": loc, "msg": msg, "type": kind}])
+
+
+def _answerable(model: Model) -> Model:
+    """``model`` with text stored before parameters were checked made encodable as JSON."""
+    data = model.model_dump(mode="json")
+    clean = scrub_text(data)
+    return model if clean is data else type(model).model_validate(clean)
 
 
 def _ndjson(item: dict[str, Any]) -> bytes:

@@ -1,11 +1,14 @@
 """``create_app(backend)``: probes, metrics and the API, served inside the serve process.
 
 The app sees only the ``Backend`` protocol (``web.backend``), never the service itself.
+Two pure ASGI middlewares answer before any route runs: ``web.browser`` (Host, Origin,
+Content-Type) and ``web.limits`` (the size of request bodies).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dockyard._version import __version__
+from dockyard.core.parameters import MAX_PARAMETER_BYTES
 from dockyard.errors import (
     DockyardError,
     NotFoundError,
@@ -25,13 +29,35 @@ from dockyard.errors import (
 from dockyard.web.api import build_router
 from dockyard.web.auth import TokenGuard
 from dockyard.web.backend import Backend
+from dockyard.web.browser import BrowserGuard, HostPolicy
+from dockyard.web.limits import MAX_BODY_BYTES, BodyLimit
+from dockyard.web.problems import problem
 from dockyard.web.schemas import Health, Problem, Ready
 
 logger = logging.getLogger("dockyard.web")
 
 
-def create_app(backend: Backend, guard: TokenGuard, webhook_secret: str | None = None) -> FastAPI:
-    """The FastAPI app of one serve process (OpenAPI at /docs and /openapi.json)."""
+def create_app(
+    backend: Backend,
+    guard: TokenGuard,
+    webhook_secret: str | None = None,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_parameter_bytes: int = MAX_PARAMETER_BYTES,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
+    """The FastAPI app of one serve process (OpenAPI at /docs and /openapi.json).
+
+    Args:
+        backend: The operations behind the routes (``service.ops.Operations``).
+        guard: Who may change state; its ``host`` is the address the server listens on.
+        webhook_secret: The git host's webhook secret (``X-Hub-Signature-256``).
+        max_body_bytes: Larger request bodies are refused (413) before they are read.
+        max_parameter_bytes: Larger ad-hoc run parameters (as JSON) are refused (422).
+        allowed_hosts: ``Host`` names to answer to besides the loopback names and the
+            listening address; ``"*"`` for any. ``None``: a loopback server answers to
+            loopback names only, a server beyond loopback to any name.
+    """
     app = FastAPI(
         title="dockyard",
         version=__version__,
@@ -40,7 +66,14 @@ def create_app(backend: Backend, guard: TokenGuard, webhook_secret: str | None =
     )
     _add_error_handlers(app)
     _add_probes(app, backend)
-    app.include_router(build_router(backend, guard, webhook_secret), prefix="/api")
+    router = build_router(backend, guard, webhook_secret, max_parameter_bytes=max_parameter_bytes)
+    app.include_router(router, prefix="/api")
+    hosts = HostPolicy.for_server(
+        guard.host, loopback=guard.loopback_only, allowed_hosts=allowed_hosts
+    )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    # Added last: runs first. With a token, a request without it is refused 401 anyway.
+    app.add_middleware(BrowserGuard, hosts=hosts, json_only=not guard.configured)
     return app
 
 
@@ -71,12 +104,6 @@ def _add_probes(app: FastAPI, backend: Backend) -> None:
         return {"name": "dockyard", "version": __version__, "docs": "/docs", "api": "/api"}
 
 
-def _problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
-    return JSONResponse(
-        Problem(detail=detail, errors=errors or []).model_dump(), status_code=status
-    )
-
-
 def _in_body(error: dict[str, object]) -> dict[str, Any]:
     """A parameter error's location inside the request body (query errors stay put)."""
     loc = error.get("loc")
@@ -89,27 +116,27 @@ def _in_body(error: dict[str, object]) -> dict[str, Any]:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFoundError)
     async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-        return _problem(404, str(exc))
+        return problem(404, str(exc))
 
     @app.exception_handler(ParameterError)
     async def bad_parameters(request: Request, exc: ParameterError) -> JSONResponse:
-        return _problem(422, str(exc), [_in_body(e) for e in exc.errors])
+        return problem(422, str(exc), [_in_body(e) for e in exc.errors])
 
     @app.exception_handler(UsageError)
     async def bad_request(request: Request, exc: UsageError) -> JSONResponse:
-        return _problem(400, str(exc))
+        return problem(400, str(exc))
 
     @app.exception_handler(StateStoreError)
     async def store_down(request: Request, exc: StateStoreError) -> JSONResponse:
-        return _problem(503, str(exc))
+        return problem(503, str(exc))
 
     @app.exception_handler(DockyardError)
     async def dockyard_error(request: Request, exc: DockyardError) -> JSONResponse:
-        return _problem(400, str(exc))
+        return problem(400, str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        answer = _problem(exc.status_code, str(exc.detail))
+        answer = problem(exc.status_code, str(exc.detail))
         answer.headers.update(exc.headers or {})
         return answer
 
@@ -120,9 +147,9 @@ def _add_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-        return _problem(422, f"invalid request: {fields}", errors)
+        return problem(422, f"invalid request: {fields}", errors)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error answering %s %s", request.method, request.url.path)
-        return _problem(500, f"internal error ({type(exc).__name__}); see the serve process log")
+        return problem(500, f"internal error ({type(exc).__name__}); see the serve process log")

@@ -3,7 +3,9 @@
 The token comes from DOCKYARD_API_TOKEN or a file named by DOCKYARD_API_TOKEN_FILE (a
 mounted secret, re-read on every check so a rotated secret works without a restart).
 With no token configured, mutating calls work only while the server listens on
-loopback. Tokens are compared in constant time and never logged.
+loopback, from a loopback caller that is not a browser page: ``web.browser`` refuses a
+foreign ``Host``, a foreign ``Origin`` and a body that is not JSON before this guard runs.
+Tokens are compared in constant time and never logged.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class TokenGuard:
             except OSError:
                 return None
         return self._token
+
+    @property
+    def configured(self) -> bool:
+        """Whether a token (or a token file) is set: then no mutating call passes without it."""
+        return self._token is not None or self._token_file is not None
 
     @property
     def loopback_only(self) -> bool:
