@@ -56,6 +56,8 @@ class RunProcess:
     started_path: Path
     readers: list[asyncio.Task[None]] = field(default_factory=list)
     _identity: ProcessIdentity | None = None
+    _pidfd: int | None = None
+    _gone: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int:
@@ -79,10 +81,12 @@ class RunProcess:
         Not ``asyncio.subprocess.Process.wait()``: that also waits for the output pipes to
         close, which a grandchild that inherited them may hold open for ever.
         """
-        if self.process.returncode is None:
-            await _until_exited(self.process.pid)
-        # Exited, but asyncio's child watcher has not collected it yet (or no pidfd):
-        # asyncio offers no event for that alone.
+        if self.process.returncode is None and self._pidfd is not None:
+            if self._gone is None:
+                self._gone = _readable(self._pidfd)
+            await asyncio.shield(self._gone)
+        # Exited, but asyncio's child watcher has not collected it yet (or there is no
+        # pidfd): asyncio offers no event for that alone.
         while self.process.returncode is None:  # noqa: ASYNC110
             await asyncio.sleep(EXIT_POLL)
         return self.process.returncode
@@ -126,31 +130,36 @@ class RunProcess:
     def cleanup(self) -> None:
         for path in (self.spec_path, self.result_path, self.started_path):
             path.unlink(missing_ok=True)
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: no loop
+                asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
 
 
-async def _until_exited(pid: int) -> None:
-    """Return once ``pid`` has exited: a pidfd becomes readable (polling where there is none)."""
+def _pidfd(pid: int) -> int | None:
+    """A pidfd of the child just started (readable once it exits); None off Linux 5.3+."""
     try:
-        fd = os.pidfd_open(pid)
-    except (OSError, AttributeError):  # gone already, or not Linux 5.3+
-        return
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return None
+
+
+def _readable(fd: int) -> asyncio.Future[None]:
+    """A future done once ``fd`` is readable (a pidfd: once its process has exited)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
 
     def readable() -> None:
+        loop.remove_reader(fd)
         if not done.done():
             done.set_result(None)
 
     try:
         loop.add_reader(fd, readable)
     except (OSError, NotImplementedError, ValueError):
-        os.close(fd)
-        return
-    try:
-        await done
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
+        done.set_result(None)  # the caller falls back to polling
+    return done
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -206,6 +215,7 @@ async def start_run(
     )
     handle = RunProcess(process, spec.run_id, spec_path, result_path, started_path)
     handle._identity = identify(process.pid)
+    handle._pidfd = _pidfd(process.pid)
     assert process.stdout is not None and process.stderr is not None
     handle.readers = [
         asyncio.create_task(_pump(process.stdout, "stdout", sink)),
