@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     pause_on_shutdown: bool = True
     shutdown_grace: float = Field(default=25.0, ge=0)
     kill_delay: float = Field(default=5.0, ge=0)
-    misfire_grace: float = Field(default=15.0, gt=0)
-    heartbeat: float = Field(default=5.0, gt=0)
+    misfire_grace: float = Field(default=15.0, gt=0, le=366 * 86400)
+    heartbeat: float = Field(default=5.0, gt=0, le=3600)
     max_log_lines: int = Field(default=10_000, ge=10)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     api_token_file: str | None = None
     health_threshold: float = Field(default=30.0, gt=0)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024**3)
+    max_parameter_bytes: int = Field(default=256 * 1024, ge=1024, le=1024**3)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Code from git (`--source URL`); credentials only from the environment or files.
     source: str | None = None
@@ -92,7 +95,7 @@ class Settings(BaseSettings):
     overlap: str | None = None
     catchup: str | None = None
 
-    @field_validator("cron", "rrule", "tags", "interval", mode="before")
+    @field_validator("cron", "rrule", "tags", "interval", "allowed_hosts", mode="before")
     @classmethod
     def _split(cls, value: Any, info: Any) -> Any:
         # From the environment: DOCKYARD_TAGS=a,b  DOCKYARD_INTERVAL=60  DOCKYARD_CRON="0 * * * *"
@@ -192,7 +195,8 @@ _ENV_ONLY = frozenset(
     "kill_delay misfire_grace heartbeat max_log_lines log_level api_token api_token_file "
     "health_threshold source_dir source_username source_token source_token_file "
     "source_ssh_key_file source_known_hosts_file source_submodules source_webhook_secret "
-    "source_check_timeout source_startup_timeout source_staleness".split()
+    "source_check_timeout source_startup_timeout source_staleness max_request_bytes "
+    "max_parameter_bytes allowed_hosts".split()
 )
 """Settings that have no ``dockyard serve`` flag, only a ``DOCKYARD_*`` variable."""
 

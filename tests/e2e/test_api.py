@@ -483,3 +483,29 @@ def test_browser_requests_are_refused_and_dockyards_client_still_works(project):
         assert served.process.poll() is None
         served.signal(signal.SIGTERM)
         assert served.wait_exit() == 0
+
+
+def test_request_and_parameter_limits_and_allowed_hosts_come_from_settings(project):
+    args = ["flows/behaviours.py:hello", "--interval", "3600"]
+    env = dockyard_env(
+        DOCKYARD_MAX_REQUEST_BYTES="4096",
+        DOCKYARD_MAX_PARAMETER_BYTES="2048",
+        DOCKYARD_ALLOWED_HOSTS="dockyard.internal",
+    )
+    with serve_process(args, project, env=env) as served:
+        url = webserver_url(served)
+        runs = "/api/deployments/hello/hello/runs"
+        with httpx.Client(base_url=url, timeout=10) as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, what="ready")
+            big = client.post(runs, json={"parameters": {"name": "x" * 5000}})
+            assert big.status_code == 413
+            assert "request body larger than 4096 bytes" in big.json()["detail"]
+            large = client.post(runs, json={"parameters": {"name": "x" * 3000}})
+            assert large.status_code == 422
+            assert large.json()["errors"][0]["loc"][:3] == ["body", "parameters", "name"]
+            named = {"Host": "dockyard.internal:8080"}
+            assert client.get("/api/runs", headers=named).status_code == 200
+            assert client.get("/api/runs", headers={"Host": "other.example"}).status_code == 421
+            assert client.get("/api/runs").json()["total"] == 0
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dockyard.core.parameters import merge_parameters
+from dockyard.core.parameters import check_values, merge_parameters
 from dockyard.core.planning import describe_error
 from dockyard.core.policies import PauseReason, Trigger
 from dockyard.core.records import LogLine, RunRecord, StateEvent
@@ -181,6 +181,7 @@ class Operations:
         deployment = self.catalog.get(name)
         store = self.store
         params = merge_parameters(deployment.parameters, parameters or {})
+        check_values(params, max_bytes=self.settings.max_parameter_bytes)
         if deployment.enforce_parameter_schema:
             from dockyard.core.schema_check import validate_against_schema  # jsonschema: on use
 

@@ -40,7 +40,12 @@ class Webserver:
             host=host,
         )
         secret = settings.source_webhook_secret
-        app = create_app(self.backend, guard, secret.get_secret_value() if secret else None)
+        app = create_app(
+            self.backend, guard, secret.get_secret_value() if secret else None,
+            max_body_bytes=settings.max_request_bytes,
+            max_parameter_bytes=settings.max_parameter_bytes,
+            allowed_hosts=settings.allowed_hosts or None,
+        )  # fmt: skip
         self._server = make_server(app)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         self.port = sock.getsockname()[1]
