@@ -332,6 +332,17 @@ def test_runs_in_states_oldest_scheduled_first(store: StateStore) -> None:
     assert [r.id for r in found] == [early.id, late.id]
 
 
+def test_light_runs_in_states_leave_the_large_columns_out(store: StateStore) -> None:
+    run = store.create_run(new_run(T0, parameters={"blob": "x" * 10_000}), now=T0)
+    [light] = store.runs_in_states([RunState.SCHEDULED], light=True)
+    assert (light.id, light.deployment, light.state, light.scheduled_at) == (
+        run.id, DEP, RunState.SCHEDULED, T0,
+    )  # fmt: skip
+    assert light.parameters == {}
+    [full] = store.runs_in_states([RunState.SCHEDULED])
+    assert full.parameters == {"blob": "x" * 10_000}
+
+
 # -- logs --------------------------------------------------------------------------------------
 
 

@@ -74,7 +74,7 @@ class Scheduler:
 
     async def _views(self) -> list[planning.DeploymentView]:
         records = {r.name: r for r in await self.store.list_deployments()}
-        pending = await self.store.runs_in_states([RunState.PENDING])
+        pending = await self.store.runs_in_states([RunState.PENDING], light=True)
         active: dict[str, list[str]] = {}
         for run in [a.run for a in self.supervisor.active.values()] + pending:
             active.setdefault(run.deployment, []).append(run.id)
@@ -146,7 +146,7 @@ class Scheduler:
     async def _promote_due_retries(self, now: datetime) -> datetime | None:
         """Retries whose delay has passed become Pending; returns the next one's time."""
         later: list[datetime] = []
-        for run in await self.store.runs_in_states([RunState.SCHEDULED]):
+        for run in await self.store.runs_in_states([RunState.SCHEDULED], light=True):
             if run.deployment not in self.catalog:
                 continue
             if run.scheduled_at > now:
@@ -162,7 +162,7 @@ class Scheduler:
         active = self.supervisor.active
         pending = [
             r
-            for r in await self.store.runs_in_states([RunState.PENDING])
+            for r in await self.store.runs_in_states([RunState.PENDING], light=True)
             if r.deployment in self.catalog and r.id not in active
         ]
         chosen = planning.select_runs_to_start(

@@ -137,8 +137,10 @@ class AsyncStore:
     async def state_history(self, run_id: str) -> list[StateEvent]:
         return await self._call(self.store.state_history, run_id)
 
-    async def runs_in_states(self, states: Iterable[RunState]) -> list[RunRecord]:
-        return await self._call(self.store.runs_in_states, list(states))
+    async def runs_in_states(
+        self, states: Iterable[RunState], *, light: bool = False
+    ) -> list[RunRecord]:
+        return await self._call(self.store.runs_in_states, list(states), light=light)
 
     async def append_logs(self, run_id: str, lines: Sequence[tuple[datetime, str, str]]) -> None:
         await self._call(self.store.append_logs, run_id, lines)

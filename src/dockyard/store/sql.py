@@ -404,12 +404,22 @@ class SqlStateStore:
             for r in rows
         ]  # fmt: skip
 
-    def runs_in_states(self, states: Iterable[RunState]) -> list[RunRecord]:
-        """All runs in these states, oldest scheduled first (for recovery at start-up)."""
-        query = sa.select(runs).where(runs.c.state.in_([RunState(s).value for s in states]))
+    def runs_in_states(self, states: Iterable[RunState], *, light: bool = False) -> list[RunRecord]:
+        """All runs in these states, oldest scheduled first (for recovery at start-up).
+
+        ``light`` leaves the large columns out (``parameters`` is ``{}``; ``result``,
+        ``error`` and ``state_message`` are None): what the scheduler reads every tick.
+        """
+        heavy = {"parameters", "result", "error", "state_message"}
+        columns = [c for c in runs.c if c.name not in heavy] if light else list(runs.c)
+        query = sa.select(*columns).where(runs.c.state.in_([RunState(s).value for s in states]))
         query = query.order_by(runs.c.scheduled_at, runs.c.created_at, runs.c.id)
+        left_out = {"parameters": {}, "result": None, "error": None, "state_message": None}
         with self._tx() as conn:
-            return [RunRecord.from_row(row) for row in conn.execute(query).mappings()]
+            rows = conn.execute(query).mappings()
+            if not light:
+                return [RunRecord.from_row(row) for row in rows]
+            return [RunRecord.from_row({**left_out, **row}) for row in rows]
 
     # -- logs -------------------------------------------------------------------------------
 
