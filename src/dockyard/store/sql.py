@@ -414,7 +414,12 @@ class SqlStateStore:
         columns = [c for c in runs.c if c.name not in heavy] if light else list(runs.c)
         query = sa.select(*columns).where(runs.c.state.in_([RunState(s).value for s in states]))
         query = query.order_by(runs.c.scheduled_at, runs.c.created_at, runs.c.id)
-        left_out: dict[str, Any] = {"parameters": {}, "result": None, "error": None, "state_message": None}
+        left_out: dict[str, Any] = {
+            "parameters": {},
+            "result": None,
+            "error": None,
+            "state_message": None,
+        }
         with self._tx() as conn:
             rows = conn.execute(query).mappings()
             if not light:
