@@ -82,13 +82,15 @@ def _pid_namespace() -> str:
 
 
 def _stat(pid: int) -> tuple[int, int] | None:
-    """(process-group id, start time) of ``pid``, or None when it is gone."""
+    """(process-group id, start time) of ``pid``; None when it is gone or a zombie."""
     text = _read(_PROC / str(pid) / "stat")
     if text is None:
         return None
     # The fields after the command name, which is in parentheses and may hold spaces.
     fields = text.rpartition(")")[2].split()
     try:
+        if fields[0] in ("Z", "X"):
+            return None  # dead already: nothing to kill
         return int(fields[2]), int(fields[19])
     except (IndexError, ValueError):
         return None
