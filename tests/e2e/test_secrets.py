@@ -101,6 +101,15 @@ def serving(
         args = [*ENTRY, "--source", url] if given == "flag" else ENTRY
         if given == "env":
             env["DOCKYARD_SOURCE"] = url
+        if given == "token_env":  # dockyard.yaml names the variable that holds the token
+            env["GIT_TOKEN_FOR_FLOWS"] = secrets["git"]
+            (tmp_path / "dockyard.yaml").write_text(
+                f"source:\n  url: {plain_url}\n"
+                "  credentials: {username: robot, token_env: GIT_TOKEN_FOR_FLOWS}\n"
+                "deployments:\n  - entrypoint: flows/f.py:f\n"
+                "    schedules: [{interval: 3600}]\n"
+            )
+            args = ["--config", "dockyard.yaml"]
         with serve_process(args, tmp_path, env=env) as served:
             api = Api(served, secrets["api"])
             try:
@@ -123,7 +132,7 @@ def _assert_nothing_found(found: list[dict[str, str]], secrets: dict[str, str], 
             assert leaked == [], f"the {name} secret is readable in {leaked}"
 
 
-@pytest.mark.parametrize("given", ["env", "flag"])
+@pytest.mark.parametrize("given", ["env", "flag", "token_env"])
 def test_runs_and_probes_find_no_secret(tmp_path: Path, snoop_dir: Path, given: str) -> None:
     with serving(tmp_path, snoop_dir, given) as (api, project, server, secrets):
         first = project.git("rev-parse", "HEAD")
@@ -149,6 +158,7 @@ def test_runs_and_probes_find_no_secret(tmp_path: Path, snoop_dir: Path, given: 
         if given == "env":
             assert f"DOCKYARD_SOURCE={secrets['plain_url']}\n" in each["os.environ"] + "\n"
         assert "DOCKYARD_API_TOKEN" not in each["os.environ"]
+        assert "GIT_TOKEN_FOR_FLOWS" not in each["os.environ"]
     for name in ("api", "hook", "git"):
         assert secrets[name] not in logs
         assert secrets[name] not in output

@@ -16,13 +16,15 @@ import ctypes
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 SECRET_ENV = frozenset(
     {"DOCKYARD_API_TOKEN", "DOCKYARD_SOURCE_TOKEN", "DOCKYARD_SOURCE_WEBHOOK_SECRET"}
 )
 """dockyard's own secrets: flow code (and what it logs) never sees them."""
+_HIDDEN: set[str] = set()
+"""Variables the user named as secrets (a git source's ``token_env``), hidden like those."""
 URL_ENV = frozenset({"DOCKYARD_SOURCE"})
 """Variables that hold a URL whose ``user:token@`` part is a secret."""
 
@@ -50,15 +52,18 @@ def strip_userinfo(text: str) -> str:
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a run or probe: this process's, minus dockyard's secrets, plus
     ``extra``. URL variables are kept without their credentials."""
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV and k not in _HIDDEN}
     for name in URL_ENV & env.keys():
         env[name] = strip_userinfo(env[name])
     env.update(extra or {})
     return env
 
 
-def protect_process() -> None:
+def protect_process(hide: Iterable[str] = ()) -> None:
     """Make this process's secrets unreadable to the processes it starts.
+
+    ``hide`` names more variables to treat as secrets from now on (the caller has kept
+    their values where it needs them).
 
     Call once settings have been read (they come from the environment, which this
     empties of secrets). Marks the process non-dumpable, overwrites the secret values
@@ -66,7 +71,10 @@ def protect_process() -> None:
     ``/proc/<pid>/cmdline`` show, and removes them from ``os.environ``. Calling it again
     is harmless; on systems other than Linux it does nothing.
     """
+    _HIDDEN.update(hide)
     if not sys.platform.startswith("linux"):
+        for name in _HIDDEN:
+            os.environ.pop(name, None)
         return
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -74,7 +82,7 @@ def protect_process() -> None:
     args, env = _blocks()
     _rewrite_block(*env, _clean_variable)
     _rewrite_block(*args, strip_userinfo)
-    for name in SECRET_ENV:
+    for name in SECRET_ENV | _HIDDEN:
         os.environ.pop(name, None)  # unsetenv(3): libc's environ no longer points at it
     for name in URL_ENV & os.environ.keys():
         if (clean := strip_userinfo(os.environ[name])) != os.environ[name]:
@@ -85,7 +93,7 @@ def _clean_variable(entry: str) -> str:
     name, sep, value = entry.partition("=")
     if not sep:
         return entry
-    if name in SECRET_ENV:
+    if name in SECRET_ENV or name in _HIDDEN:
         return f"{name}="
     if name in URL_ENV:
         return f"{name}={strip_userinfo(value)}"

@@ -23,7 +23,6 @@ from typing import TextIO
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import Trigger
 from dockyard.errors import DockyardError, StateStoreError, UsageError
-from dockyard.execution.environment import protect_process
 from dockyard.execution.process import SubprocessExecutor
 from dockyard.execution.reaper import become_subreaper, reap_orphans
 from dockyard.execution.workdir import WorkDir
@@ -295,9 +294,10 @@ def run_service(
     sources: Sequence[SourcePlan] = (),
 ) -> int:
     """Serve until stopped; returns the exit code."""
-    protect_process()  # also for serve() from Python: runs must not read dockyard's secrets
     from dockyard.core.deployments import check_unique
-    from dockyard.service.setup import configure_logging
+    from dockyard.service.setup import configure_logging, protect_sources
+
+    protect_sources(sources)  # also for serve() from Python: runs must not read secrets
 
     configure_logging(settings.log_level)
     check_unique(deployments)

@@ -25,6 +25,7 @@ from dockyard.execution.process import probe
 from dockyard.execution.spec import EntrypointRequest, ProbeRequest, ProbeResult
 from dockyard.service.code import SourcePlan, deployments_of
 from dockyard.settings import Settings, load_settings
+from dockyard.sources.credentials import keep_token_envs
 from dockyard.sources.locations import (
     checkout_root,
     repository_from_config,
@@ -171,6 +172,12 @@ def _plan_from_config_source(
     return SourcePlan(repo, root, interval, request)
 
 
+def protect_sources(plans: Sequence[SourcePlan]) -> None:
+    """Hide dockyard's secrets, and the variables the sources take tokens from, from the
+    processes this one starts (their values stay in this process's memory)."""
+    protect_process(hide=keep_token_envs(p.repo.credentials for p in plans))
+
+
 def plans_for_flows(deployments: Sequence[Deployment], pull_interval: float) -> list[SourcePlan]:
     """Deployments from ``Flow.from_source(git…)``, grouped by source."""
     by_key: dict[str, list[Deployment]] = {}
@@ -193,7 +200,7 @@ def check_sources(prepared: Prepared, *, publish: bool) -> int:
 
 
 async def _check_sources(prepared: Prepared, *, publish: bool) -> int:
-    protect_process()  # before the first git call or probe
+    protect_sources(prepared.plans)  # before the first git call or probe
     failed = 0
     with tempfile.TemporaryDirectory(prefix="dockyard-check-") as work:
         for plan in prepared.plans:

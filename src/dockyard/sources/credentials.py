@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,20 @@ _KEYS = {
     "ssh_key_file": "ssh_key_file",
     "known_hosts_file": "known_hosts_file",
 }
+
+
+_KEPT: dict[str, str] = {}
+"""Tokens named by ``token_env``, kept here once their variables leave the environment."""
+
+
+def keep_token_envs(credentials: Iterable[GitCredentials | None]) -> list[str]:
+    """Keep the tokens of these credentials' ``token_env`` variables in memory, so the
+    variables can be removed from the environment runs inherit; returns their names."""
+    names = sorted({c.token_env for c in credentials if c is not None and c.token_env})
+    for name in names:
+        if os.environ.get(name):
+            _KEPT[name] = os.environ[name]
+    return names
 
 
 @dataclass(frozen=True, repr=False)
@@ -128,7 +142,7 @@ class GitCredentials:
         if self.token is not None:
             return self.token
         if self.token_env is not None:
-            token = os.environ.get(self.token_env)
+            token = os.environ.get(self.token_env) or _KEPT.get(self.token_env)
             if not token:
                 raise UsageError(f"git token: environment variable {self.token_env} is not set")
             return token.strip()
