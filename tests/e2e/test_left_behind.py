@@ -213,3 +213,30 @@ def test_the_state_file_and_its_directory_are_private(project):
         assert served.wait_exit() == 0
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
     assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
+
+
+def test_a_run_that_completed_just_before_a_kill_9_is_recorded_completed_not_run_again(
+    project,
+):
+    """The flow returned and reported, but its serve process died before recording it
+    (frozen with SIGSTOP, then killed): the next start takes the run's own report."""
+    pid_file = project / "sleeper.pid"
+    args = ["flows/behaviours.py:sleeper", "--interval", "3600"]
+    with serve_process(args, project) as served:
+        wait_for(lambda: started(served), what="startup")
+        run = queue_run(
+            served.state_path, "sleeper/sleeper", {"seconds": 1, "pid_file": str(pid_file)}
+        )
+        child = pid_in(pid_file)
+        served.signal(signal.SIGSTOP)
+        wait_for(lambda: not pid_alive(child), timeout=30, what="the flow to return")
+        served.signal(signal.SIGKILL)
+        served.wait_exit()
+    assert [r.state for r in served.runs()] == [RunState.RUNNING]
+    with serve_process(args, project, state=served.state_path, name="again") as again:
+        done = wait_for(lambda: again.completed(), what="the run recorded Completed")
+        assert [(r.id, r.attempt, r.result) for r in done] == [(run.id, 1, "1")]
+        assert "it had reported Completed" in again.output()
+        again.signal(signal.SIGTERM)
+        assert again.wait_exit() == 0
+    assert [r.state for r in again.runs()] == [RunState.COMPLETED]

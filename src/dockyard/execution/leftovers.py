@@ -48,6 +48,8 @@ class ProcessIdentity:
     pidns: str
     pid: int
     start: int  # clock ticks after boot (/proc/<pid>/stat field 22)
+    result: str = ""
+    """Where the attempt writes its result: read by a later start if the run reported."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -58,7 +60,10 @@ class ProcessIdentity:
             return None
         try:
             data = json.loads(text)
-            return cls(str(data["boot"]), str(data["pidns"]), int(data["pid"]), int(data["start"]))
+            return cls(
+                str(data["boot"]), str(data["pidns"]), int(data["pid"]), int(data["start"]),
+                str(data.get("result") or ""),
+            )  # fmt: skip
         except (ValueError, KeyError, TypeError):
             return None
 

@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from dockyard.execution.spec import (
     RunOutcome,
     RunSpec,
 )
+from dockyard.execution.workdir import PREFIX as WORK_DIR_PREFIX
 
 MAX_LINE = 16_384
 """Bytes of one output line that are kept; the rest is dropped with a mark."""
@@ -183,6 +184,19 @@ class SubprocessExecutor:
     async def kill_leftovers(self, run_id: str, identity: str | None) -> int:
         return await asyncio.to_thread(kill_leftovers, run_id, ProcessIdentity.from_json(identity))
 
+    def reported(self, identity: str | None) -> ChildResult | None:
+        known = ProcessIdentity.from_json(identity)
+        if known is None or not known.result:
+            return None
+        path = Path(known.result)
+        if not path.parent.name.startswith(WORK_DIR_PREFIX) or not path.name.endswith(".json"):
+            return None  # only ever a result file in a run directory
+        data = _read_json(path)
+        try:
+            return ChildResult.from_json(data) if data else None
+        except (KeyError, ValueError):
+            return None
+
 
 async def start_run(
     spec: RunSpec, *, work_dir: Path, sink: LineSink, env: dict[str, str] | None = None
@@ -214,7 +228,8 @@ async def start_run(
         start_new_session=True,
     )
     handle = RunProcess(process, spec.run_id, spec_path, result_path, started_path)
-    handle._identity = identify(process.pid)
+    known = identify(process.pid)
+    handle._identity = replace(known, result=str(result_path)) if known else None
     handle._pidfd = _pidfd(process.pid)
     assert process.stdout is not None and process.stderr is not None
     handle.readers = [

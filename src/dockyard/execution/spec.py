@@ -146,6 +146,10 @@ class Executor(Protocol):
         """Kill what an attempt of ``run_id`` left running (a serve process that died)."""
         ...
 
+    def reported(self, identity: str | None) -> ChildResult | None:
+        """What an attempt of a serve process that died had reported before it ended."""
+        ...
+
 
 @dataclass(frozen=True)
 class EntrypointRequest:

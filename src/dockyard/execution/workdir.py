@@ -60,9 +60,11 @@ class WorkDir:
         self._lock_fd: int | None = lock_fd
 
     @classmethod
-    def create(cls, parent: Path | None = None) -> WorkDir:
+    def create(cls, parent: Path | None = None, *, clean: bool = True) -> WorkDir:
+        """Make this process's directory (after removing dead ones, with ``clean``)."""
         parent = Path(parent or tempfile.gettempdir())
-        clean_stale(parent)
+        if clean:
+            clean_stale(parent)
         # Locked before it gets the name clean_stale looks for: never seen unlocked.
         staging = Path(tempfile.mkdtemp(prefix=".dockyard-new-", dir=parent))  # mode 0700
         fd = _lock(staging / _LOCK, wait=True)
@@ -70,6 +72,10 @@ class WorkDir:
         final = parent / f"{PREFIX}{secrets.token_hex(8)}"
         staging.rename(final)
         return cls(final, fd)
+
+    def clean_stale(self) -> list[Path]:
+        """Remove the directories of dead processes beside this one."""
+        return clean_stale(self.path.parent)
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -137,12 +137,14 @@ class ServeService:
         except StateStoreError as exc:
             raise UsageError(str(exc)) from None  # the fix is a different --state
         owner = await self.store.take_lease()
-        self._work_dir = WorkDir.create()
+        # Dead processes' directories go after recovery: it reads what their runs reported.
+        self._work_dir = WorkDir.create(clean=False)
         now = self.clock()
         self.status.started_at = now
         self._build(self.store, self._work_dir.path, now, owner)
         assert self.registry is not None and self.code is not None
         await self.registry.adopt(list(self.catalog), now)
+        self._work_dir.clean_stale()
         self.status.ready = True
         self._announce(path)
         await self.code.start(self.registry)

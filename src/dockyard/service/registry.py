@@ -83,11 +83,8 @@ class Registry:
                 continue
             if run.id in self.supervisor.active or await self.store.owner_alive(run.owner):
                 continue  # ours, or another live serve process's on the same state
-            killed = await self.supervisor.kill_leftovers(run)
-            left = f" (killed {killed} process(es) it left running)" if killed else ""
-            logger.warning("run %s of %s: %s%s", run.id[:8], run.deployment, CRASH_MESSAGE, left)
-            if not await self.supervisor.conclude(run, deployment, verdict):
-                self.metrics.run_finished(run.deployment, RunState.CRASHED.value, None)
+            how = await self.supervisor.recover(run, deployment, verdict)
+            logger.warning("run %s of %s: %s", run.id[:8], run.deployment, how)
 
     async def _resume_after_shutdown(self, now: datetime, names: set[str]) -> None:
         """Schedules paused by the last shutdown resume; slots due meanwhile are skipped."""

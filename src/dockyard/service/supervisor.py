@@ -276,9 +276,23 @@ class RunSupervisor:
         except (OSError, TimeoutError):
             logger.warning("on_crashed hooks of run %s did not finish", run.id[:8])
 
-    async def kill_leftovers(self, run: RunRecord) -> int:
-        """Kill what an attempt of ``run`` started by a serve process now gone left running."""
-        return await self.executor.kill_leftovers(run.id, run.process)
+    async def recover(self, run: RunRecord, deployment: Deployment, crashed: Verdict) -> str:
+        """Conclude ``run``, left Running by a serve process now gone; say how it ended.
+
+        What the attempt left running is killed first. An attempt that reported its end
+        before its serve process died ends as it reported (a run that completed is not run
+        again); any other ends ``crashed`` (which retries it if it may).
+        """
+        killed = await self.executor.kill_leftovers(run.id, run.process)
+        reported = self.executor.reported(run.process)
+        verdict = crashed
+        if reported is not None:
+            verdict = judge(ActiveRun(run, deployment), RunOutcome(None, reported))
+        if not await self.conclude(run, deployment, verdict):
+            self.on_done(ActiveRun(run, deployment), verdict, False)
+        how = f"it had reported {reported.state.value}" if reported else crashed.message
+        left = f" (killed {killed} process(es) it left running)" if killed else ""
+        return f"{how}{left}"
 
     async def cancel_run(self, run_id: str, reason: str) -> RunRecord:
         """Stop a run: signal it when active here, withdraw it when still waiting."""
