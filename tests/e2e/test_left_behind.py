@@ -235,8 +235,8 @@ def test_a_run_that_completed_just_before_a_kill_9_is_recorded_completed_not_run
     assert [r.state for r in served.runs()] == [RunState.RUNNING]
     with serve_process(args, project, state=served.state_path, name="again") as again:
         done = wait_for(lambda: again.completed(), what="the run recorded Completed")
-        assert [(r.id, r.attempt, r.result) for r in done] == [(run.id, 1, "1")]
-        assert "it had reported Completed" in again.output()
+        assert [(r.id, r.attempt, r.result) for r in done] == [(run.id, 1, "1.0")]
+        assert "it ended Completed before its serve process stopped" in again.output()
         again.signal(signal.SIGTERM)
         assert again.wait_exit() == 0
     assert [r.state for r in again.runs()] == [RunState.COMPLETED]

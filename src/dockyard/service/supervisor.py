@@ -290,7 +290,9 @@ class RunSupervisor:
             verdict = judge(ActiveRun(run, deployment), RunOutcome(None, reported))
         if not await self.conclude(run, deployment, verdict):
             self.on_done(ActiveRun(run, deployment), verdict, False)
-        how = f"it had reported {reported.state.value}" if reported else crashed.message
+        how = crashed.message
+        if reported is not None:
+            how = f"it ended {reported.state.value} before its serve process stopped: recorded so"
         left = f" (killed {killed} process(es) it left running)" if killed else ""
         return f"{how}{left}"
 
