@@ -271,10 +271,19 @@ class RunSupervisor:
         hooks = replace(run_spec(run, deployment), hook="crashed")
         try:
             process = await self.executor.start(hooks, self._sink(ActiveRun(run, deployment)))
+        except OSError as exc:
+            logger.warning("on_crashed hooks of run %s could not start: %s", run.id[:8], exc)
+            return
+        try:
             await asyncio.wait_for(process.wait(), timeout=CRASHED_HOOKS_SECONDS)
+        except TimeoutError:
+            process.kill()
+            logger.warning(
+                "on_crashed hooks of run %s did not finish in %gs: killed",
+                run.id[:8], CRASHED_HOOKS_SECONDS,
+            )  # fmt: skip
+        finally:
             process.cleanup()
-        except (OSError, TimeoutError):
-            logger.warning("on_crashed hooks of run %s did not finish", run.id[:8])
 
     async def recover(self, run: RunRecord, deployment: Deployment, crashed: Verdict) -> str:
         """Conclude ``run``, left Running by a serve process now gone; say how it ended.
