@@ -164,17 +164,21 @@ def test_a_deleted_state_file_is_reported_and_stops_new_runs(project):
 
 
 def test_run_directories_are_private_and_a_killed_process_leaves_none(project):
+    """Each process keeps its runs' specs beside the state file, in a private directory
+    the next start on that state removes after a kill -9 (nothing goes to $TMPDIR)."""
     tmp = project / "tmp"
     tmp.mkdir()
     env = dockyard_env(TMPDIR=str(tmp))
     pid_file = project / "sleeper.pid"
     args = ["flows/behaviours.py:sleeper", "--interval", "3600"]
     with serve_process(args, project, env=env) as served:
+        owners = Path(f"{served.state_path}.owners")
         wait_for(lambda: started(served), what="startup")
         queue_run(served.state_path, "sleeper/sleeper", {"seconds": 120, "pid_file": str(pid_file)})
         pid_in(pid_file)
-        [left] = list(tmp.glob("dockyard-runs-*"))
+        [left] = list(owners.glob("dockyard-runs-*"))
         assert stat.S_IMODE(left.stat().st_mode) == 0o700
+        assert stat.S_IMODE(owners.stat().st_mode) == 0o700
         specs = list(left.glob("*.spec.json"))
         assert specs and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in specs)
         served.signal(signal.SIGKILL)
@@ -183,10 +187,11 @@ def test_run_directories_are_private_and_a_killed_process_leaves_none(project):
     with serve_process(args, project, env=env, state=served.state_path, name="again") as again:
         wait_for(lambda: started(again), what="restart")
         assert not left.exists()
-        assert len(list(tmp.glob("dockyard-runs-*"))) == 1  # its own
+        assert len(list(owners.glob("dockyard-runs-*"))) == 1  # its own
         again.signal(signal.SIGTERM)
         assert again.wait_exit() == 0
-    assert list(tmp.glob("dockyard-runs-*")) == []
+    assert list(owners.glob("dockyard-runs-*")) == []
+    assert not [p for p in tmp.iterdir() if "dockyard" in p.name]
 
 
 def test_a_huge_output_line_is_stored_once_with_a_mark(project):

@@ -137,8 +137,9 @@ class ServeService:
         except StateStoreError as exc:
             raise UsageError(str(exc)) from None  # the fix is a different --state
         owner = await self.store.take_lease()
-        # Dead processes' directories go after recovery: it reads what their runs reported.
-        self._work_dir = WorkDir.create(clean=False)
+        # Beside the state file: only processes of the same state clean it up, and only
+        # after their recovery has read what the dead processes' runs reported.
+        self._work_dir = WorkDir.create(self.store.local_dir, clean=False)
         now = self.clock()
         self.status.started_at = now
         self._build(self.store, self._work_dir.path, now, owner)

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from dockyard.core.records import DeploymentRecord, LogLine, NewRun, RunRecord, StateEvent
@@ -55,6 +56,10 @@ class AsyncStore:
 
     async def ping(self) -> None:
         await self._call(self.store.ping)
+
+    @property
+    def local_dir(self) -> Path | None:
+        return self.store.local_dir
 
     async def take_lease(self) -> str:
         return await self._call(self.store.take_lease)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from dockyard.core.records import DeploymentRecord, LogLine, NewRun, RunRecord, StateEvent
@@ -28,6 +29,12 @@ class StateStore(Protocol):
 
     def take_lease(self) -> str:
         """Mark the calling process as a live owner of runs (until close); its owner id."""
+        ...
+
+    @property
+    def local_dir(self) -> Path | None:
+        """A private directory beside the database for the files of the processes using
+        it (None when the database is not a local file)."""
         ...
 
     def owner_alive(self, owner: str | None) -> bool:

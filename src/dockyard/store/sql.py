@@ -170,8 +170,24 @@ class SqlStateStore:
     def take_lease(self) -> str:
         """Mark this process as a live owner of runs; return its owner id."""
         if self._owner is None:
-            self._owner = self._leases.acquire() if self._leases else secrets.token_hex(8)
+            try:
+                self._owner = self._leases.acquire() if self._leases else None
+            except OSError:  # a read-only directory: writes fail and say so anyway
+                self._leases = None
+            self._owner = self._owner or secrets.token_hex(8)
         return self._owner
+
+    @property
+    def local_dir(self) -> Path | None:
+        """A private directory beside the database file, for the files of the processes
+        that use it (their leases, their runs' specs and results); None without a file."""
+        if self._leases is None:
+            return None
+        try:
+            self._leases.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return self._leases.directory
 
     def owner_alive(self, owner: str | None) -> bool:
         """Whether the process that took lease ``owner`` still runs (False if unknown)."""
