@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -60,7 +61,7 @@ def open_store(path_or_url: str | Path, *, max_log_lines: int = 10_000) -> SqlSt
     engine = _create_engine(url)
     store = SqlStateStore(engine, database=database, max_log_lines=max_log_lines, file=file)
     try:
-        store._upgrade()
+        _upgrade_when_unlocked(store)
     except sa.exc.DBAPIError as exc:
         store.close()
         reason = _open_reason(exc)
@@ -69,6 +70,23 @@ def open_store(path_or_url: str | Path, *, max_log_lines: int = 10_000) -> SqlSt
         store.close()
         raise
     return store
+
+
+OPEN_ATTEMPTS = 6
+
+
+def _upgrade_when_unlocked(store: SqlStateStore) -> None:
+    """Migrate, retrying briefly while another process opens the same new file: SQLite
+    answers "locked" at once, without waiting, when two connections switch a new file to
+    WAL together."""
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            store._upgrade()
+            return
+        except sa.exc.OperationalError as exc:
+            if "locked" not in first_line(exc) or attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 def _resolve(path_or_url: str | Path) -> tuple[sa.URL, str, Path | None]:
