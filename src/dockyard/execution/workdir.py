@@ -1,10 +1,12 @@
 """The private directory that holds one serve process's run specs and results.
 
-Each serve process makes ``dockyard-runs-*`` under the temporary directory, mode 0700
-(the specs hold the runs' parameters), and holds an exclusive lock on a file inside it
-for its whole life. The kernel drops the lock when the process dies, even by ``kill -9``,
-so the next start removes every such directory whose lock it can take: nothing a killed
-process wrote stays behind, and a directory still in use is never touched.
+Each serve process makes a ``dockyard-runs-*`` directory, mode 0700 (the specs hold the
+runs' parameters), beside its state file (``<state>.owners/``; under the temporary
+directory when the state is not a local file), and holds an exclusive lock on a file
+inside it for its whole life. The kernel drops the lock when the process dies, even by
+``kill -9``, so a later start removes every such directory whose lock it can take —
+after its recovery has read what those runs reported. A directory in use is never
+touched.
 """
 
 from __future__ import annotations
