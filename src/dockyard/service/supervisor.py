@@ -294,16 +294,15 @@ class RunSupervisor:
         """
         killed = await self.executor.kill_leftovers(run.id, run.process)
         reported = self.executor.reported(run.process)
-        verdict = crashed
-        if reported is not None:
-            verdict = judge(ActiveRun(run, deployment), RunOutcome(None, reported))
+        left = ActiveRun(run, deployment)  # not ours to supervise: only to judge and report
+        verdict = judge(left, RunOutcome(None, reported)) if reported else crashed
         if not await self.conclude(run, deployment, verdict):
-            self.on_done(ActiveRun(run, deployment), verdict, False)
+            self.on_done(left, verdict, False)
         how = crashed.message
         if reported is not None:
             how = f"it ended {reported.state.value} before its serve process stopped: recorded so"
-        left = f" (killed {killed} process(es) it left running)" if killed else ""
-        return f"{how}{left}"
+        killed_text = f" (killed {killed} process(es) it left running)" if killed else ""
+        return f"{how}{killed_text}"
 
     async def cancel_run(self, run_id: str, reason: str) -> RunRecord:
         """Stop a run: signal it when active here, withdraw it when still waiting."""
