@@ -179,3 +179,25 @@ def test_give_up_exits_with_code_1(deployment: Deployment, settings: Settings) -
     assert (status.should_exit, status.draining, status.force_exit) == (True, True, False)
     asyncio.run(service.shutdown())  # never started: nothing to drain, the code stays
     assert service.status.exit_code == 1
+
+
+def test_ready_only_once_the_scheduler_has_ticked_so_health_answers_200_too(
+    deployment: Deployment, settings: Settings
+) -> None:
+    """A probe that saw /ready 200 must not see /health 503 "starting" right after."""
+    service = ServeService([deployment], settings, clock=FakeClock(T0), handle_signals=False)
+
+    async def go() -> None:
+        await service.startup()
+        try:
+            assert service.ops.health().status == "starting"
+            ready = await service.ops.readiness()
+            assert (ready.status, ready.reason) == ("starting", "the scheduler has not ticked yet")
+            await service._guarded_tick(T0)
+            assert service.ops.health().status == "ok"
+            assert (await service.ops.readiness()).status == "ready"
+        finally:
+            await service.shutdown()
+
+    asyncio.run(go())
+    assert service.status.exit_code == 0

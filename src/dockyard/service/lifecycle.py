@@ -187,10 +187,7 @@ class ServeService:
     async def main_loop(self) -> None:
         while not self.status.should_exit:
             self._wake.clear()
-            now = self.clock()
-            self.status.tick_started = now
-            wake_at = await self._guarded_tick(now)
-            self.status.last_tick = now
+            wake_at = await self._guarded_tick(self.clock())
             if self.status.should_exit:
                 break
             delay = self.settings.heartbeat
@@ -201,6 +198,7 @@ class ServeService:
 
     async def _guarded_tick(self, now: datetime) -> datetime | None:
         """One tick; a failing one (locked or read-only database…) is logged, not fatal."""
+        self.status.tick_started = now
         try:
             wake_at = await self.on_tick(now)
         except DockyardError as exc:
@@ -212,6 +210,8 @@ class ServeService:
             if self.throttle.warn("tick", f"scheduling failed, retrying: {self.status.tick_error}"):
                 logger.exception("scheduling tick failed")
             return None
+        finally:
+            self.status.last_tick = now  # ticked, well or not: /health is about the loop
         if self.status.tick_error is not None:
             logger.info("scheduling works again")
             self.throttle.clear("tick")

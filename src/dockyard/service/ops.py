@@ -114,6 +114,8 @@ class Operations:
             return Ready(status="draining", reason="the process is shutting down")
         if not status.ready:
             return Ready(status="starting", reason="deployments are not loaded yet")
+        if status.last_tick is None:  # ready promises a live /health: one tick first
+            return Ready(status="starting", reason="the scheduler has not ticked yet")
         waiting = self._code.unready() if self._code is not None else None
         if waiting:
             return Ready(status="unavailable", reason=waiting)
