@@ -142,3 +142,54 @@ class NewRun:
     def run_id(self) -> str:
         assert self.id is not None  # set in __post_init__
         return self.id
+
+
+TASK_RUN_STATES = frozenset(
+    {"Pending", "Running", "Completed", "Cached", "Failed", "NotReady", "Cancelled", "Crashed"}
+)
+"""A task run's state name: a Prefect state type's name, or the variant shown for it."""
+
+
+@dataclass(frozen=True)
+class TaskRunRecord:
+    """One task run of a flow run, as the flow run's process reports it.
+
+    The child appends one JSON line per change to a file beside its result (``Running`` when
+    an attempt starts, the final state when it ends); the last line per ``id`` wins.
+    """
+
+    id: str
+    run_id: str
+    """The flow run's id."""
+    name: str
+    """The task run's name (``say-hello-0``, or its ``task_run_name``)."""
+    task_key: str
+    """The task's name (``@task(name=...)`` or the function's)."""
+    state: str
+    """One of ``TASK_RUN_STATES``."""
+    attempts: int = 1
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+    cache_hit: bool = False
+    flow_attempt: int = 1
+    """The attempt of the flow run this task run belongs to."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **{name: getattr(self, name) for name in self.__dataclass_fields__},
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskRunRecord:
+        """Parse one reported line; ``ValueError`` for anything malformed."""
+        values = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        for key in ("started_at", "ended_at"):
+            text = values.get(key)
+            values[key] = datetime.fromisoformat(text) if text else None
+        record = cls(**values)
+        if record.state not in TASK_RUN_STATES:
+            raise ValueError(f"unknown task run state {record.state!r}")
+        return record

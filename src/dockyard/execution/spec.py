@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from dockyard.core.records import TaskRunRecord
 from dockyard.core.states import RunState
 
 LineSink = Callable[[str, str], Awaitable[None] | None]
@@ -42,6 +43,16 @@ class RunSpec:
     scheduled_at: datetime | None = None
     hook: Literal["crashed"] | None = None
     """Run only these hooks (the attempt itself ended without the child reporting)."""
+    tags: tuple[str, ...] = ()
+    """The run's tags (``dockyard.runtime.flow_run.tags``; inherited by its task runs)."""
+    deployment_parameters: Mapping[str, Any] = field(default_factory=dict)
+    """The deployment's default parameters (``dockyard.runtime.deployment.parameters``)."""
+    api_url: str | None = None
+    """The serve process's API, for ``run_deployment`` and ``get_client`` inside the run."""
+    api_token: str | None = field(default=None, repr=False)
+    """A token valid for this run only, while it is active (never put in the environment)."""
+    results_dir: str | None = None
+    """Where cached task results live (shared by the runs of one state)."""
 
     @property
     def key(self) -> str:
@@ -52,6 +63,8 @@ class RunSpec:
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["parameters"] = dict(self.parameters)
+        data["deployment_parameters"] = dict(self.deployment_parameters)
+        data["tags"] = list(self.tags)
         data["scheduled_at"] = self.scheduled_at.isoformat() if self.scheduled_at else None
         return data
 
@@ -60,6 +73,7 @@ class RunSpec:
         values = {k: v for k, v in data.items() if k in _RUN_SPEC_FIELDS}
         scheduled = values.get("scheduled_at")
         values["scheduled_at"] = datetime.fromisoformat(scheduled) if scheduled else None
+        values["tags"] = tuple(values.get("tags") or ())
         return cls(**values)
 
 
@@ -113,6 +127,8 @@ class RunOutcome:
     exit_code: int | None
     result: ChildResult | None
     """What the child reported, or None when it died without reporting."""
+    task_runs: tuple[TaskRunRecord, ...] = ()
+    """The attempt's task runs as last reported (a crash leaves some Running)."""
 
 
 class RunHandle(Protocol):
