@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack
 
 from dockyard.core.flows import FlowDefinition
 from dockyard.core.options import DeploymentOptions, check_option_names
-from dockyard.core.states import FlowRun, State
+from dockyard.core.outcomes import State
+from dockyard.core.states import FlowRun
 from dockyard.errors import DockyardError, UsageError
 from dockyard.execution import inprocess
 from dockyard.execution.loading import file_hash, source_file
@@ -51,12 +52,14 @@ class Flow(FlowDefinition[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the flow here: validate, hooks, retries; return the result or raise.
 
-        For an async flow this returns a coroutine doing the same.
+        For an async flow this returns a coroutine doing the same. ``return_state=True``
+        returns the final ``State`` instead of the result (and does not raise).
         """
+        return_state = bool(kwargs.pop("return_state", False))
         flow_run = inprocess.new_run(self, inprocess.bind_arguments(self, args, kwargs))
         if self.isasync:
-            return inprocess.run_async(self, flow_run)  # type: ignore[return-value]
-        return inprocess.run_sync(self, flow_run)
+            return inprocess.run_async(self, flow_run, return_state)  # type: ignore[return-value]
+        return inprocess.run_sync(self, flow_run, return_state)
 
     def call_fn(self, parameters: dict[str, Any]) -> Any:
         """Call the function once with (validated) parameters; run a coroutine to the end."""
@@ -74,9 +77,12 @@ class Flow(FlowDefinition[P, R]):
         """A ``Deployment`` of this flow, to pass to ``serve``.
 
         ``options`` are keyword-only: ``interval``, ``cron``, ``rrule``, ``paused``,
-        ``schedules``, ``concurrency_limit``, ``parameters``, ``description``, ``tags``,
-        ``version``, ``enforce_parameter_schema`` (default True) and the rest of
-        ``DeploymentOptions``.
+        ``schedule`` (one schedule object: ``Cron("0 * * * *", parameters={...})``),
+        ``schedules`` (a list of them), ``concurrency_limit``, ``parameters``,
+        ``description``, ``tags``, ``version``, ``enforce_parameter_schema`` (default True)
+        and the rest of ``DeploymentOptions``. Give at most one of ``interval``, ``cron``,
+        ``rrule``, ``schedule`` and ``schedules``. A schedule's ``parameters`` go over
+        ``parameters`` for the runs it creates; ``active=False`` keeps it from firing.
         """
         from dockyard.execution.deploying import deployment_from_flow
 
@@ -98,7 +104,8 @@ class Flow(FlowDefinition[P, R]):
     ) -> None:
         """Serve this flow (blocks): schedules, ad-hoc runs, one subprocess per run.
 
-        ``options`` are those of ``to_deployment`` (``interval=``, ``cron=``, ``tags=``, ...).
+        ``options`` are those of ``to_deployment`` (``interval=``, ``cron=``, ``schedule=``,
+        ``schedules=``, ``tags=``, ...).
         ``global_limit`` caps this deployment's concurrent runs; ``limit`` caps the whole
         serve process (None = dockyard's finite default, 0 = no limit).
         """

@@ -53,3 +53,38 @@ class NotFoundError(DockyardError):
 
 class StateStoreError(DockyardError):
     """The state database cannot be opened, read or written."""
+
+
+class UnsupportedFeature(UsageError, ImportError):
+    """A Prefect feature dockyard does not have (blocks, variables, artifacts, ...)."""
+
+
+# ── what flow code sees (Prefect's names, ``dockyard.exceptions``) ────────────────────
+
+
+class RunError(Exception):
+    """Base of the exceptions a flow's own code may catch about runs and their states."""
+
+
+class FailedRun(RunError):
+    """The result of a Failed state that holds no exception of its own."""
+
+
+class CrashedRun(RunError):
+    """The result of a Crashed state."""
+
+
+class CancelledRun(RunError):
+    """The result of a Cancelled state."""
+
+
+class UnfinishedRun(RunError):
+    """The result of a state that is not final yet (Pending, Running, Scheduled)."""
+
+
+class UpstreamTaskError(RunError):
+    """A task did not run because a task it waits for did not complete."""
+
+
+class MissingContextError(RunError, RuntimeError):
+    """A run-only function (``get_run_logger``, ``get_run_context``) called outside a run."""

@@ -34,6 +34,12 @@ def _hook_decorator(kind: str) -> Callable[[Any, Callable[..., Any]], Callable[.
     return register
 
 
+def _check_task_runner(runner: Any) -> Any:
+    """A task runner instance; Prefect accepts the class too. Any other runner is kept but
+    tasks run on a ``ThreadPoolTaskRunner`` (dockyard has no Dask or Ray runner)."""
+    return runner() if isinstance(runner, type) else runner
+
+
 class FlowDefinition(Generic[P, R]):
     """A workflow: a function plus the options dockyard needs to run and serve it.
 
@@ -55,8 +61,10 @@ class FlowDefinition(Generic[P, R]):
         on_completion, on_failure, on_cancellation, on_crashed, on_running: Lists of
             hooks called as ``hook(flow, flow_run, state)``; a hook's exception is logged,
             never raised.
-        task_runner, persist_result, result_storage, result_serializer,
-        cache_result_in_memory: Prefect-only; accepted and ignored.
+        task_runner: Where submitted tasks run (``ThreadPoolTaskRunner(max_workers=)``, the
+            default; the class itself is accepted too).
+        persist_result, result_storage, result_serializer, cache_result_in_memory:
+            Prefect-only; accepted and ignored.
     """
 
     def __init__(
@@ -102,8 +110,9 @@ class FlowDefinition(Generic[P, R]):
         hooks = (on_running, on_completion, on_failure, on_cancellation, on_crashed)
         for kind, given in zip(HOOK_KINDS, hooks, strict=True):
             setattr(self, f"on_{kind}_hooks", _opts.check_hooks(kind, given))
+        self.task_runner = _check_task_runner(task_runner)
         ignored = dict(
-            task_runner=task_runner, persist_result=persist_result, result_storage=result_storage,
+            persist_result=persist_result, result_storage=result_storage,
             result_serializer=result_serializer, cache_result_in_memory=cache_result_in_memory,
         )  # fmt: skip
         self.__dict__.update(ignored)

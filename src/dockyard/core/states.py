@@ -1,9 +1,9 @@
-"""Run states, the legal transitions between them (a pure table), and the run and state
-objects flow hooks receive."""
+"""Run states, the legal transitions between them (a pure table), and the run object
+flow hooks receive (the ``State`` objects they receive are in ``core.outcomes``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -83,31 +83,9 @@ class FlowRun:
     parameters: dict[str, Any]
     attempt: int = 1
     scheduled_at: datetime | None = None
-
-
-@dataclass
-class State:
-    """The state a hook is called with (Prefect's ``state`` argument)."""
-
-    type: RunState
-    message: str | None = None
-    result: object = field(default=None, repr=False)
+    tags: tuple[str, ...] = ()
 
     @property
-    def name(self) -> str:
-        return self.type.value
-
-    def is_running(self) -> bool:
-        return self.type is RunState.RUNNING
-
-    def is_completed(self) -> bool:
-        return self.type is RunState.COMPLETED
-
-    def is_failed(self) -> bool:
-        return self.type is RunState.FAILED
-
-    def is_cancelled(self) -> bool:
-        return self.type is RunState.CANCELLED
-
-    def is_crashed(self) -> bool:
-        return self.type is RunState.CRASHED
+    def run_count(self) -> int:
+        """Prefect's name for the attempt number."""
+        return self.attempt

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import pickle
 import signal
@@ -18,7 +19,8 @@ import sys
 import traceback
 from typing import Any
 
-from dockyard.core.states import FlowRun, RunState, State
+from dockyard.core.outcomes import Cancelled, Crashed, Failed, Running, State, state_message
+from dockyard.core.states import FlowRun, RunState
 from dockyard.execution.leftovers import die_with_parent
 from dockyard.execution.spec import ChildResult, ChildStarted, RunSpec
 
@@ -29,8 +31,9 @@ class RunCancelled(BaseException):
     """Raised inside the flow when the serve process asks the run to stop (SIGTERM)."""
 
 
-class RunTimedOut(Exception):
-    """Raised inside the flow when ``timeout_seconds`` runs out."""
+class RunTimedOut(BaseException):
+    """Raised inside the flow when ``timeout_seconds`` runs out (flow code cannot swallow it
+    with ``except Exception``; the run's task threads are not waited for)."""
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -59,9 +62,12 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
 class Reporter:
     """Writes what the serve process reads: ``ChildStarted`` and ``ChildResult`` files."""
 
-    def __init__(self, result_path: str, started_path: str) -> None:
+    def __init__(
+        self, result_path: str, started_path: str, task_runs_path: str | None = None
+    ) -> None:
         self.result_path = result_path
         self.started_path = started_path
+        self.task_runs_path = task_runs_path
 
     def started(self, name: str | None) -> None:
         # Written (atomically) before the flow prints anything, so the serve process
@@ -102,6 +108,7 @@ def _flow_run(spec: RunSpec, name: str | None, parameters: dict[str, Any]) -> Fl
         parameters=parameters,
         attempt=spec.attempt,
         scheduled_at=spec.scheduled_at,
+        tags=spec.tags,
     )
 
 
@@ -124,49 +131,89 @@ def run(spec: RunSpec, report: Reporter) -> int:
     if spec.hook:
         from dockyard.execution.inprocess import run_hooks
 
-        run_hooks(flow, spec.hook, flow_run, State(RunState.CRASHED))
+        run_hooks(flow, spec.hook, flow_run, Crashed())
         return 0
     report.started(name)
     return _attempt(flow, flow_run, spec, report)
 
 
 def _attempt(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter) -> int:
-    from dockyard.execution.inprocess import call_fn, print_capture, run_hooks
+    from dockyard.execution.inprocess import call_fn, run_hooks
 
     timeout = spec.timeout_seconds
     try:
-        run_hooks(flow, "running", flow_run, State(RunState.RUNNING))
+        run_hooks(flow, "running", flow_run, Running())
         if timeout:
             signal.setitimer(signal.ITIMER_REAL, float(timeout))
-        with print_capture(flow):
-            value = call_fn(flow, flow_run.parameters)
+        with _scope(flow, flow_run, spec, report):
+            state = _state_of(call_fn(flow, flow_run.parameters))
         signal.setitimer(signal.ITIMER_REAL, 0)
     except RunCancelled:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        run_hooks(flow, "cancellation", flow_run, State(RunState.CANCELLED, "cancelled"))
+        run_hooks(flow, "cancellation", flow_run, Cancelled("cancelled"))
         report.result(RunState.CANCELLED, error="cancelled")
         _kill_own_group()
         return 143
     except RunTimedOut:
         message = f"timed out after {timeout:g}s (timeout_seconds)"
         print(f"dockyard: flow run {message}", file=sys.stderr, flush=True)
-        return _failed(flow, flow_run, spec, report, message)
+        return _failed(flow, flow_run, spec, report, Failed(message, data=TimeoutError(message)))
     except Exception as exc:
         signal.setitimer(signal.ITIMER_REAL, 0)
         traceback.print_exc()
         sys.stderr.flush()
-        return _failed(flow, flow_run, spec, report, f"{type(exc).__name__}: {exc}")
-    report.result(RunState.COMPLETED, result=_summary(value))
-    run_hooks(flow, "completion", flow_run, State(RunState.COMPLETED, result=value))
+        return _failed(
+            flow, flow_run, spec, report, Failed(f"{type(exc).__name__}: {exc}", data=exc)
+        )
+    return _finished(flow, flow_run, spec, report, state)
+
+
+def _scope(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter) -> Any:
+    """The flow run's scope: task runs recorded for the serve process, cache, API access."""
+    from dockyard.engine.caching import ResultStore
+    from dockyard.engine.context import ApiAccess, TaskRunRecorder
+    from dockyard.engine.flows import flow_run_scope
+
+    api = ApiAccess(spec.api_url, spec.api_token) if spec.api_url else None
+    return flow_run_scope(
+        flow, flow_run, recorder=TaskRunRecorder(report.task_runs_path),
+        results=ResultStore(spec.results_dir) if spec.results_dir else None, api=api,
+        deployment_parameters=dict(spec.deployment_parameters),
+    )  # fmt: skip
+
+
+def _state_of(returned: Any) -> State:
+    from dockyard.engine.flows import state_of
+
+    return state_of(returned)
+
+
+def _finished(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter, state: State) -> int:
+    """Report the state the flow's return value made (a returned State may be a failure)."""
+    from dockyard.execution.inprocess import run_hooks
+
+    if state.is_failed() or state.is_crashed():
+        print(
+            f"dockyard: flow run finished in state {state.name}: {state_message(state)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return _failed(flow, flow_run, spec, report, state)
+    if state.is_cancelled():
+        report.result(RunState.CANCELLED, error=state.message or "cancelled by the flow")
+        run_hooks(flow, "cancellation", flow_run, state)
+        return 0
+    report.result(RunState.COMPLETED, result=_summary(state.data))
+    run_hooks(flow, "completion", flow_run, state)
     return 0
 
 
-def _failed(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter, error: str) -> int:
+def _failed(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter, state: State) -> int:
     from dockyard.execution.inprocess import run_hooks
 
-    report.result(RunState.FAILED, error=error, retry=True)
+    report.result(RunState.FAILED, error=state_message(state), retry=True)
     if spec.final_attempt:
-        run_hooks(flow, "failure", flow_run, State(RunState.FAILED, error))
+        run_hooks(flow, "failure", flow_run, state)
     return 1
 
 
@@ -189,8 +236,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGALRM, _on_alarm)
     spec = RunSpec.from_json(envelope["spec"])
-    report = Reporter(envelope["result_path"], envelope["started_path"])
+    report = Reporter(
+        envelope["result_path"], envelope["started_path"], envelope.get("task_runs_path")
+    )
     sys.path.insert(0, spec.base_dir)
+    from dockyard.engine.logs import show_run_logs
+
+    show_run_logs(plain_loggers=True)  # the run's stderr is its stored log
     try:
         return run(spec, report)
     except RunCancelled:
@@ -202,5 +254,24 @@ def main() -> int:
         sys.stderr.flush()
 
 
+def exit_now(code: int) -> None:
+    """Exit without waiting for threads: a task still running after the flow ended (timed
+    out, or abandoned by a cancel) must not keep the run's process alive."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main_code() -> int:
+    try:
+        return main()
+    except SystemExit as exc:  # the flow called sys.exit(): the process's own exit code
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(_main_code())

@@ -1,57 +1,35 @@
-"""Running a flow in this process: hooks, print capture, arguments and retries.
+"""Running a flow in this process: hooks, arguments, attempts and retries.
 
-``Flow.__call__`` runs here: validate, then attempt after attempt with the hooks around each.
-The serve process runs each attempt in a subprocess instead (``dockyard.execution.child``),
-which uses the same ``print_capture``, ``run_hooks`` and ``call_fn``.
+``Flow.__call__`` runs here: validate, then attempt after attempt, each in a flow run scope
+(``engine.flows``: tasks, futures, run logs) with the hooks around it; the attempt's state
+is what the flow returned under the final-state rule. The serve process runs each attempt
+in a subprocess instead (``dockyard.execution.child``), which uses the same pieces.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import concurrent.futures
 import contextlib
 import inspect
 import logging
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from dockyard.core import parameters as _params
 from dockyard.core.flows import FlowDefinition
-from dockyard.core.states import FlowRun, RunState, State
+from dockyard.core.outcomes import Failed, Running, State, state_message
+from dockyard.core.states import FlowRun
+from dockyard.engine.caching import ResultStore
+from dockyard.engine.flows import flow_run_scope, state_of
+from dockyard.engine.logs import show_run_logs
 
 logger = logging.getLogger("dockyard.flows")
 hook_logger = logging.getLogger("dockyard.hooks")
-print_logger = logging.getLogger("dockyard.flow_runs")
-
-
-@contextlib.contextmanager
-def print_capture(flow: FlowDefinition[..., Any]) -> Iterator[None]:
-    """While active, and if ``flow.log_prints``, route ``print`` to ``dockyard.flow_runs``.
-
-    Prints to a file other than stdout are untouched; with no logging configured at
-    all, prints go to stdout as usual so nothing is lost.
-    """
-    if not flow.log_prints:
-        yield
-        return
-    original = builtins.print
-
-    def logging_print(*args: Any, sep: str | None = " ", file: Any = None, **kw: Any) -> None:
-        if (file not in (None, sys.stdout)) or not print_logger.hasHandlers():
-            original(*args, sep=sep, file=file, **kw)
-            return
-        print_logger.info((sep if sep is not None else " ").join(map(str, args)))
-
-    builtins.print = logging_print
-    try:
-        yield
-    finally:
-        builtins.print = original
 
 
 # ── hooks ──────────────────────────────────────────────────────────────────────────
@@ -137,50 +115,83 @@ def new_run(flow: FlowDefinition[..., Any], parameters: dict[str, Any]) -> FlowR
 # ── attempts and retries ───────────────────────────────────────────────────────────
 
 
-def run_sync(flow: FlowDefinition[..., Any], flow_run: FlowRun) -> Any:
+def script_results() -> ResultStore:
+    """Where a flow called in a plain script caches task results: beside its state file."""
+    from dockyard.settings import load_state_setting, state_path
+
+    return ResultStore(lambda: results_dir(state_path(load_state_setting(None))))
+
+
+def results_dir(state_file: Path) -> Path:
+    """The cached task results of the runs of one state file: ``<state>.results/``."""
+    return state_file.with_name(state_file.name + ".results")
+
+
+def run_sync(flow: FlowDefinition[..., Any], flow_run: FlowRun, return_state: bool = False) -> Any:
     """Attempt the run until it succeeds or the retries run out; return or raise."""
+    show_run_logs()
     for attempt in range(1, flow.retries + 2):
         flow_run = _start_attempt(flow, flow_run, attempt)
-        try:
-            with print_capture(flow):
-                result = call_fn(flow, flow_run.parameters)
-        except Exception as exc:
-            time.sleep(_after_failure(flow, flow_run, exc))
-            continue
-        return _after_success(flow, flow_run, result)
-    raise AssertionError("unreachable")  # pragma: no cover
+        with _attempt_state() as outcome:
+            with flow_run_scope(flow, flow_run, results=script_results()):
+                outcome.state = state_of(call_fn(flow, flow_run.parameters))
+        if _done(flow, flow_run, outcome.state):
+            break
+        time.sleep(flow.retry_delay_for(flow_run.attempt))
+    return outcome.state if return_state else outcome.state.result()
 
 
-async def run_async(flow: FlowDefinition[..., Any], flow_run: FlowRun) -> Any:
+async def run_async(
+    flow: FlowDefinition[..., Any], flow_run: FlowRun, return_state: bool = False
+) -> Any:
     """``run_sync`` for an async flow: awaits each attempt and sleeps without blocking."""
+    show_run_logs()
     for attempt in range(1, flow.retries + 2):
         flow_run = _start_attempt(flow, flow_run, attempt)
-        try:
-            with print_capture(flow):
-                result = await invoke(flow.fn, flow_run.parameters)
-        except Exception as exc:
-            await asyncio.sleep(_after_failure(flow, flow_run, exc))
-            continue
-        return _after_success(flow, flow_run, result)
-    raise AssertionError("unreachable")  # pragma: no cover
+        with _attempt_state() as outcome:
+            with flow_run_scope(flow, flow_run, results=script_results()):
+                outcome.state = state_of(await invoke(flow.fn, flow_run.parameters))
+        if _done(flow, flow_run, outcome.state):
+            break
+        await asyncio.sleep(flow.retry_delay_for(flow_run.attempt))
+    return outcome.state if return_state else outcome.state.result()
+
+
+class _Outcome:
+    state: State
+
+
+@contextlib.contextmanager
+def _attempt_state() -> Iterator[_Outcome]:
+    """An attempt's state: what the flow returned, or Failed holding what it raised."""
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except Exception as exc:
+        outcome.state = Failed(
+            f"Flow run encountered an exception: {type(exc).__name__}: {exc}", data=exc
+        )
 
 
 def _start_attempt(flow: FlowDefinition[..., Any], flow_run: FlowRun, attempt: int) -> FlowRun:
     flow_run = replace(flow_run, attempt=attempt)
-    run_hooks(flow, "running", flow_run, State(RunState.RUNNING))
+    run_hooks(flow, "running", flow_run, Running())
     return flow_run
 
 
-def _after_failure(flow: FlowDefinition[..., Any], flow_run: FlowRun, exc: Exception) -> float:
-    """The delay before the next attempt; re-raise ``exc`` when none is left."""
+def _done(flow: FlowDefinition[..., Any], flow_run: FlowRun, state: State) -> bool:
+    """Run the hooks of a final attempt; False when the attempt failed and may be retried."""
+    if not state.is_failed():
+        if state.is_completed():
+            run_hooks(flow, "completion", flow_run, state)
+        return True
     if flow_run.attempt <= flow.retries:
-        logger.info("flow %r attempt %d failed: %r; retrying", flow.name, flow_run.attempt, exc)
-        return flow.retry_delay_for(flow_run.attempt)
-    message = f"{type(exc).__name__}: {exc}"
-    run_hooks(flow, "failure", flow_run, State(RunState.FAILED, message, exc))
-    raise exc
-
-
-def _after_success(flow: FlowDefinition[..., Any], flow_run: FlowRun, result: Any) -> Any:
-    run_hooks(flow, "completion", flow_run, State(RunState.COMPLETED, None, result))
-    return result
+        logger.info(
+            "flow %r attempt %d failed: %s; retrying",
+            flow.name,
+            flow_run.attempt,
+            state_message(state),
+        )
+        return False
+    run_hooks(flow, "failure", flow_run, state)
+    return True

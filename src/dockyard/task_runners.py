@@ -1,0 +1,5 @@
+"""Task runners: ``from dockyard.task_runners import ThreadPoolTaskRunner``."""
+
+from dockyard.engine.runners import ConcurrentTaskRunner, ThreadPoolTaskRunner
+
+__all__ = ["ConcurrentTaskRunner", "ThreadPoolTaskRunner"]
