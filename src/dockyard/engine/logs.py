@@ -78,25 +78,36 @@ class _RunFormatter(logging.Formatter):
         return super().format(record)
 
 
-def show_run_logs(stream: Any = None, *, plain_loggers: bool = False) -> None:
-    """Send run records to ``stream`` (stderr) unless someone configured them already.
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def show_run_logs(*, plain_loggers: bool = False) -> None:
+    """Send run records to stderr unless someone configured their loggers already.
 
     ``plain_loggers``: also give the root logger a handler in the same format if it has
     none (a served run's child, whose output is the run's log).
     """
-    out = stream if stream is not None else sys.stderr
     for name in (FLOW_RUN_LOGGER, TASK_RUN_LOGGER):
         logger = logging.getLogger(name)
         if logger.handlers:
             continue
-        handler = logging.StreamHandler(out)
+        handler = _Stderr()
         handler.setFormatter(_RunFormatter(CONSOLE_FORMAT, DATE_FORMAT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
     root = logging.getLogger()
     if plain_loggers and not root.handlers:
-        handler = logging.StreamHandler(out)
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter(PLAIN_FORMAT, DATE_FORMAT))
         root.addHandler(handler)
 
