@@ -42,3 +42,33 @@ def name_problem(name: str) -> str | None:
     if bad:
         return f"it contains {bad[0]!r}; do not use / % ? # \\ or control characters"
     return None
+
+
+_ADJECTIVES = (
+    "amber", "bold", "brave", "bright", "calm", "clever", "cosmic", "crimson", "daring",
+    "eager", "electric", "fancy", "fearless", "gentle", "glowing", "golden", "grateful",
+    "happy", "hidden", "humble", "icy", "jolly", "keen", "lively", "lucky", "magnetic",
+    "mellow", "merry", "mighty", "misty", "nimble", "noble", "olive", "patient", "polite",
+    "proud", "quick", "quiet", "rapid", "royal", "rustic", "silver", "sleek", "smart",
+    "snowy", "spry", "steady", "sunny", "swift", "tidy", "tranquil", "vivid", "wise", "zesty",
+)  # fmt: skip
+_ANIMALS = (
+    "albatross", "alpaca", "badger", "beaver", "bison", "cheetah", "cobra", "condor",
+    "coyote", "crane", "dingo", "dolphin", "eagle", "falcon", "ferret", "finch", "fox",
+    "gazelle", "gecko", "gibbon", "heron", "hyena", "ibex", "jackal", "jaguar", "koala",
+    "lemur", "leopard", "lynx", "manatee", "marmot", "meerkat", "mongoose", "moose",
+    "narwhal", "ocelot", "orca", "otter", "panda", "pelican", "puffin", "quail", "raven",
+    "salamander", "seal", "sparrow", "stork", "tapir", "tiger", "toucan", "walrus", "wolf",
+    "wombat", "yak", "zebra",
+)  # fmt: skip
+
+
+def friendly_run_name(run_id: str) -> str:
+    """A readable name for a run that has none (``nimble-otter``), the same for one id."""
+    try:
+        number = int(run_id, 16)
+    except ValueError:
+        number = sum(run_id.encode())
+    adjective = _ADJECTIVES[number % len(_ADJECTIVES)]
+    animal = _ANIMALS[(number // len(_ADJECTIVES)) % len(_ANIMALS)]
+    return f"{adjective}-{animal}"

@@ -89,15 +89,18 @@ def _load(spec: RunSpec) -> Any:
     return flow.__get__(pickle.loads(base64.b64decode(spec.bound_instance)))
 
 
-def _run_name(flow: Any, spec: RunSpec, parameters: dict[str, Any]) -> str | None:
-    """The run's name: the one it has, else the flow's flow_run_name for these parameters."""
+def _run_name(flow: Any, spec: RunSpec, parameters: dict[str, Any]) -> str:
+    """The run's name: the one it has, else the flow's flow_run_name for these parameters,
+    else one made from its id (``nimble-otter``), as Prefect names every run."""
+    from dockyard.core.names import friendly_run_name
+
     if spec.name is not None:
         return spec.name
     try:
-        return flow.render_flow_run_name(parameters)
+        return flow.render_flow_run_name(parameters) or friendly_run_name(spec.run_id)
     except Exception as exc:  # a bad template must not stop the run
         print(f"dockyard: flow_run_name could not be rendered: {exc}", file=sys.stderr, flush=True)
-        return None
+        return friendly_run_name(spec.run_id)
 
 
 def _flow_run(spec: RunSpec, name: str | None, parameters: dict[str, Any]) -> FlowRun:

@@ -22,6 +22,7 @@ from typing import Any
 
 from dockyard.core import parameters as _params
 from dockyard.core.flows import FlowDefinition
+from dockyard.core.names import friendly_run_name
 from dockyard.core.outcomes import Failed, Running, State, state_message
 from dockyard.core.states import FlowRun
 from dockyard.engine.caching import ResultStore
@@ -108,8 +109,9 @@ def bind_arguments(
 def new_run(flow: FlowDefinition[..., Any], parameters: dict[str, Any]) -> FlowRun:
     """A ``FlowRun`` with validated parameters and its rendered name."""
     validated = flow.validate_parameters(parameters)
-    name = flow.render_flow_run_name(validated)
-    return FlowRun(id=uuid.uuid4().hex, name=name, deployment=None, parameters=validated)
+    run_id = uuid.uuid4().hex
+    name = flow.render_flow_run_name(validated) or friendly_run_name(run_id)
+    return FlowRun(id=run_id, name=name, deployment=None, parameters=validated)
 
 
 # ── attempts and retries ───────────────────────────────────────────────────────────
