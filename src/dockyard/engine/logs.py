@@ -56,6 +56,15 @@ def run_logger_for(ctx: FlowRunContext | TaskRunContext, **extra: Any) -> RunLog
     return RunLogger(logging.getLogger(FLOW_RUN_LOGGER), {**fields, **extra})
 
 
+def flow_run_logger(flow: Any, flow_run: Any) -> RunLogger:
+    """The run logger of a flow run outside its scope (its first and last lines)."""
+    fields = {
+        "run_label": f"Flow run {flow_run.name or flow_run.id!r}", "flow_run_id": flow_run.id,
+        "flow_run_name": flow_run.name, "flow_name": flow.name,
+    }  # fmt: skip
+    return RunLogger(logging.getLogger(FLOW_RUN_LOGGER), fields)
+
+
 def _flow_fields(ctx: FlowRunContext) -> dict[str, Any]:
     run = ctx.flow_run
     return {"flow_run_id": run.id, "flow_run_name": run.name, "flow_name": ctx.flow.name}

@@ -27,7 +27,7 @@ from dockyard.core.outcomes import Failed, Running, State, state_message
 from dockyard.core.states import FlowRun
 from dockyard.engine.caching import ResultStore
 from dockyard.engine.flows import flow_run_scope, state_of
-from dockyard.engine.logs import show_run_logs
+from dockyard.engine.logs import flow_run_logger, show_run_logs
 
 logger = logging.getLogger("dockyard.flows")
 hook_logger = logging.getLogger("dockyard.hooks")
@@ -177,12 +177,20 @@ def _attempt_state() -> Iterator[_Outcome]:
 
 def _start_attempt(flow: FlowDefinition[..., Any], flow_run: FlowRun, attempt: int) -> FlowRun:
     flow_run = replace(flow_run, attempt=attempt)
+    if attempt == 1:
+        flow_run_logger(flow, flow_run).info(
+            "Beginning flow run %r for flow %r", flow_run.name, flow.name
+        )
     run_hooks(flow, "running", flow_run, Running())
     return flow_run
 
 
 def _done(flow: FlowDefinition[..., Any], flow_run: FlowRun, state: State) -> bool:
     """Run the hooks of a final attempt; False when the attempt failed and may be retried."""
+    final = not state.is_failed() or flow_run.attempt > flow.retries
+    if final:
+        message = f"({state_message(state)!r})" if state.is_failed() else "()"
+        flow_run_logger(flow, flow_run).info("Finished in state %s%s", state.name, message)
     if not state.is_failed():
         if state.is_completed():
             run_hooks(flow, "completion", flow_run, state)
