@@ -386,9 +386,9 @@ def test_log_prints_routes_print_to_logging(caplog, capsys):
     f = flow(log_prints=True)(lambda: print("hello", "world"))
     with caplog.at_level(logging.INFO, logger="dockyard.flow_runs"):
         f()
-    assert [r.getMessage() for r in caplog.records if r.name == "dockyard.flow_runs"] == [
-        "hello world"
-    ]
+    messages = [r.getMessage() for r in caplog.records if r.name == "dockyard.flow_runs"]
+    assert messages[1:] == ["hello world", "Finished in state Completed()"]
+    assert messages[0].startswith("Beginning flow run")
     assert "hello world" not in capsys.readouterr().out
 
 
