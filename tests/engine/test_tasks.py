@@ -12,7 +12,7 @@ import pytest
 
 from dockyard import flow, get_run_logger, tags, task
 from dockyard.cache_policies import INPUTS, NONE
-from dockyard.context import get_run_context
+from dockyard.context import FlowRunContext, TaskRunContext, get_run_context
 from dockyard.exceptions import MissingContextError, UpstreamTaskError
 from dockyard.futures import as_completed, wait
 from dockyard.states import Completed, Failed, StateType
@@ -321,6 +321,9 @@ def test_tags_and_runtime_inside_flows_and_tasks():
 
     @task(tags=["io"])
     def inspect_run() -> tuple[object, ...]:
+        ctx = TaskRunContext.get()
+        assert ctx is not None and ctx.flow_run is not None
+        assert ctx.flow_run.name == FlowRunContext.get().flow_run.name  # type: ignore[union-attr]
         return (runtime.task_run.name, sorted(runtime.task_run.tags), runtime.flow_run.name)
 
     @flow(flow_run_name="with-tags")
@@ -331,6 +334,7 @@ def test_tags_and_runtime_inside_flows_and_tasks():
 
     assert pipeline() == ("inspect_run-0", ["etl", "io"], "with-tags", {"x": 1}, None)
     assert runtime.flow_run.id is None and runtime.task_run.tags == []
+    assert FlowRunContext.get() is None and TaskRunContext.get() is None
 
 
 def test_async_tasks_in_an_async_flow():

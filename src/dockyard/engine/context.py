@@ -69,6 +69,11 @@ class FlowRunContext:
     _numbers: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @classmethod
+    def get(cls) -> FlowRunContext | None:
+        """The flow run active here, or None (Prefect's ``FlowRunContext.get()``)."""
+        return _flow_run.get()
+
     @property
     def root(self) -> FlowRunContext:
         """The outermost flow run (the one the serve process knows)."""
@@ -105,6 +110,16 @@ class TaskRunContext:
     task_run: TaskRun
     parameters: dict[str, Any]
     flow_run_context: FlowRunContext | None
+
+    @classmethod
+    def get(cls) -> TaskRunContext | None:
+        """The task run active in this thread, or None (Prefect's ``TaskRunContext.get()``)."""
+        return _task_run.get()
+
+    @property
+    def flow_run(self) -> FlowRun | None:
+        """The flow run this task run belongs to."""
+        return self.flow_run_context.flow_run if self.flow_run_context is not None else None
 
 
 _flow_run: contextvars.ContextVar[FlowRunContext | None] = contextvars.ContextVar(
