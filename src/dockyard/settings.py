@@ -316,16 +316,19 @@ def load_state_setting(state: str | None) -> Settings:
 
 
 class ClientSettings(BaseSettings):
-    """Where the client commands (``deployment …``, ``run …``) find a serve process.
+    """Where the client commands (``deployment …``, ``run …``) and ``get_client`` outside a
+    flow run find a serve process.
 
     ``url`` comes from ``--url`` or DOCKYARD_URL; ``api_token`` only from
-    DOCKYARD_API_TOKEN, so that it never shows up in a process list or shell history.
+    DOCKYARD_API_TOKEN, or from the file DOCKYARD_API_TOKEN_FILE names (which wins, as in
+    the serve process), so that it never shows up in a process list or shell history.
     """
 
     model_config = SettingsConfigDict(env_prefix="DOCKYARD_", frozen=True, extra="ignore")
 
     url: str | None = None
     api_token: SecretStr | None = None
+    api_token_file: str | None = None
 
     @field_validator("url", mode="before")
     @classmethod
@@ -365,13 +368,32 @@ def _is_http_url(url: str) -> bool:
 
 
 def load_client_settings(url: str | None) -> ClientSettings:
-    """Client settings from ``--url`` (when given) over DOCKYARD_URL / DOCKYARD_API_TOKEN."""
+    """Client settings from ``--url`` (when given) over DOCKYARD_URL / DOCKYARD_API_TOKEN
+    (or the file named by DOCKYARD_API_TOKEN_FILE)."""
     try:
         given: dict[str, Any] = {"url": url} if url is not None else {}
-        return ClientSettings(**given)
+        settings = ClientSettings(**given)
+        if settings.api_token_file:
+            settings = ClientSettings(**given, api_token=_token_file(settings.api_token_file))
+        return settings
     except ValidationError as exc:
         parts = (_client_error(e, url is not None) for e in exc.errors())
         raise ConfigError("; ".join(parts)) from None
+
+
+def _token_file(path: str) -> SecretStr:
+    """The token a client sends, read from DOCKYARD_API_TOKEN_FILE when it is set."""
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"invalid setting: DOCKYARD_API_TOKEN_FILE: cannot read {file}: {reason}"
+        ) from None
+    if not text:
+        raise ConfigError(f"invalid setting: DOCKYARD_API_TOKEN_FILE: {file} is empty")
+    return SecretStr(text)
 
 
 def _client_error(error: ErrorDetails, url_given: bool) -> str:

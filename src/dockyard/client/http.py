@@ -1,10 +1,11 @@
 """A small HTTP client of a running ``dockyard serve`` process (its ``/api`` routes).
 
-Every method returns the server's JSON. Network failures and 4xx/5xx answers become
-one-line ``DockyardError``\\ s: 404 → ``NotFoundError`` (exit 1), 400/422 →
-``UsageError`` (exit 2), everything else → ``ApiError`` / ``ServerUnreachable``
-(exit 1). The API token is sent as ``Authorization: Bearer …`` and never appears in
-a message, a repr or a chained exception.
+``Client`` (sync) returns the server's JSON; ``AsyncApi`` sends the same requests from
+async code (``dockyard.client.orchestration``'s async client). Network failures and
+4xx/5xx answers become one-line ``DockyardError``\\ s: 404 → ``NotFoundError`` (exit 1),
+400/422 → ``UsageError`` (exit 2), everything else → ``ApiError`` / ``ServerUnreachable``
+(exit 1). The API token is sent as ``Authorization: Bearer …`` and never appears in a
+message, a repr or a chained exception.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
+from dockyard.client.paths import deployment_path, run_body, run_path
 from dockyard.errors import DockyardError, NotFoundError, ParameterError, UsageError
 
 TIMEOUT_SECONDS = 10.0
 CONNECT_SECONDS = 5.0
+TOKEN_FROM = "DOCKYARD_API_TOKEN or DOCKYARD_API_TOKEN_FILE"
+"""Where a client's token comes from, as a rejected request's error says."""
 
 
 class ServerUnreachable(DockyardError):
@@ -51,19 +54,13 @@ class Client:
         *,
         timeout: float = TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
+        token_from: str | None = TOKEN_FROM,
     ) -> None:
         self.url = url.rstrip("/")
         self._token = token
-        headers = {"Accept": "application/json"}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        self._hint = _token_hint(token_from, sent=token is not None)
         with _transport_errors(self.url, token):  # a malformed URL is a usage error
-            self._http = httpx.Client(
-                base_url=self.url + "/api",
-                headers=headers,
-                timeout=httpx.Timeout(timeout, connect=CONNECT_SECONDS),
-                transport=transport,
-            )
+            self._http = httpx.Client(**_options(self.url, token, timeout), transport=transport)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
@@ -80,35 +77,47 @@ class Client:
     # ── deployments ──────────────────────────────────────────────────────────────────
 
     def list_deployments(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/deployments")
+        return self.call("GET", "/deployments")
 
     def get_deployment(self, name: str) -> dict[str, Any]:
-        return self._call("GET", _deployment_path(name))
+        return self.call("GET", deployment_path(name))
 
     def pause(self, name: str) -> dict[str, Any]:
-        return self._call("POST", _deployment_path(name) + "/pause")
+        return self.call("POST", deployment_path(name) + "/pause")
 
     def resume(self, name: str) -> dict[str, Any]:
-        return self._call("POST", _deployment_path(name) + "/resume")
+        return self.call("POST", deployment_path(name) + "/resume")
 
-    def create_run(self, name: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Start an ad-hoc run; the server validates and coerces ``parameters``."""
-        body = {"parameters": parameters or {}}
-        return self._call("POST", _deployment_path(name) + "/runs", json=body)
+    def create_run(
+        self,
+        name: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        tags: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Start an ad-hoc run; the server validates and coerces ``parameters``.
+
+        ``tags`` (when given) are the run's; else it gets the deployment's.
+        """
+        return self.call("POST", deployment_path(name) + "/runs", json=run_body(parameters, tags))
 
     # ── runs ─────────────────────────────────────────────────────────────────────────
 
     def list_runs(self, **filters: Any) -> dict[str, Any]:
         """``filters``: deployment, state (list), since, until, limit, offset."""
         params = {k: v for k, v in filters.items() if v is not None and v != []}
-        return self._call("GET", "/runs", params=params)
+        return self.call("GET", "/runs", params=params)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        return self._call("GET", _run_path(run_id))
+        return self.call("GET", run_path(run_id))
+
+    def update_run(self, run_id: str, *, tags: list[str]) -> dict[str, Any]:
+        """Replace the run's tags."""
+        return self.call("PATCH", run_path(run_id), json={"tags": list(tags)})
 
     def logs(self, run_id: str, tail: int | None = None) -> dict[str, Any]:
         params = {"tail": tail} if tail is not None else {}
-        return self._call("GET", _run_path(run_id) + "/logs", params=params)
+        return self.call("GET", run_path(run_id) + "/logs", params=params)
 
     def follow_logs(self, run_id: str, tail: int | None = None) -> Iterator[dict[str, Any]]:
         """Stored, then new, log lines until the run ends.
@@ -120,13 +129,13 @@ class Client:
         timeout = httpx.Timeout(None, connect=CONNECT_SECONDS)
         with self._errors():
             request = self._http.build_request(
-                "GET", _run_path(run_id) + "/logs", params=params, timeout=timeout
+                "GET", run_path(run_id) + "/logs", params=params, timeout=timeout
             )
             response = self._http.send(request, stream=True)
             try:
                 if response.is_error:
                     response.read()
-                    raise _api_error(response, token_sent=self._token is not None)
+                    raise _api_error(response, self._hint)
                 for text in response.iter_lines():
                     if not text.strip():
                         continue
@@ -142,26 +151,93 @@ class Client:
         )
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
-        return self._call("POST", _run_path(run_id) + "/cancel")
+        return self.call("POST", run_path(run_id) + "/cancel")
 
     # ── plumbing ─────────────────────────────────────────────────────────────────────
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send one request under ``/api``; return its JSON answer."""
         with self._errors():
             response = self._http.request(method, path, **kwargs)
-        if response.is_error:
-            raise _api_error(response, token_sent=self._token is not None)
-        try:
-            return response.json()
-        except ValueError:
-            raise ApiError(
-                f"{response.status_code}: the answer of {self.url} is not JSON; "
-                "is --url / DOCKYARD_URL the dockyard webserver?",
-                response.status_code,
-            ) from None
+        return _answer(response, self.url, self._hint)
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
         return _transport_errors(self.url, self._token)
+
+
+class AsyncApi:
+    """``AsyncApi(url, token)``: ``Client.call`` for async code; use it as an async context
+    manager. Same errors, headers and timeouts as ``Client``."""
+
+    def __init__(
+        self,
+        url: str,
+        token: SecretStr | None = None,
+        *,
+        timeout: float = TIMEOUT_SECONDS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        token_from: str | None = TOKEN_FROM,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._token = token
+        self._hint = _token_hint(token_from, sent=token is not None)
+        with _transport_errors(self.url, token):
+            self._http = httpx.AsyncClient(
+                **_options(self.url, token, timeout), transport=transport
+            )
+
+    def __repr__(self) -> str:
+        return f"AsyncApi({self.url!r})"
+
+    async def __aenter__(self) -> AsyncApi:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send one request under ``/api``; return its JSON answer."""
+        with _transport_errors(self.url, self._token):
+            response = await self._http.request(method, path, **kwargs)
+        return _answer(response, self.url, self._hint)
+
+
+def _options(url: str, token: SecretStr | None, timeout: float) -> dict[str, Any]:
+    """What ``httpx.Client`` and ``httpx.AsyncClient`` are made with."""
+    headers = {"Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    return {
+        "base_url": url + "/api",
+        "headers": headers,
+        "timeout": httpx.Timeout(timeout, connect=CONNECT_SECONDS),
+    }
+
+
+def _token_hint(token_from: str | None, *, sent: bool) -> str | None:
+    """What a 401 adds: where the token comes from (None: nothing to add)."""
+    if token_from is None:
+        return None
+    return f"the token is read from {token_from}" + (
+        "; the one sent was rejected" if sent else ", which is not set"
+    )
+
+
+def _answer(response: httpx.Response, url: str, hint: str | None) -> Any:
+    """The JSON of a successful answer; the ``DockyardError`` of a failed one."""
+    if response.is_error:
+        raise _api_error(response, hint)
+    try:
+        return response.json()
+    except ValueError:
+        raise ApiError(
+            f"{response.status_code}: the answer of {url} is not JSON; "
+            "is --url / DOCKYARD_URL the dockyard webserver?",
+            response.status_code,
+        ) from None
 
 
 @contextlib.contextmanager
@@ -207,15 +283,13 @@ def _reason(exc: BaseException, token: SecretStr | None) -> str:
     return re.sub(r"^\[Errno -?\d+\] ", "", text)
 
 
-def _api_error(response: httpx.Response, *, token_sent: bool) -> DockyardError:
+def _api_error(response: httpx.Response, hint: str | None) -> DockyardError:
     status = response.status_code
     detail, errors = _problem(response)
     if status == 422 and errors:
         detail = _with_field_errors(detail, errors)
-    if status == 401:
-        detail += " (the token is read from DOCKYARD_API_TOKEN" + (
-            "; the one sent was rejected)" if token_sent else ", which is not set)"
-        )
+    if status == 401 and hint:
+        detail += f" ({hint})"
     message = f"{status}: {detail}"
     if status == 404:
         return NotFoundError(message)
@@ -252,16 +326,3 @@ def _with_field_errors(detail: str, errors: list[dict[str, Any]]) -> str:
         if text not in detail:
             extra.append(text)
     return "; ".join([detail, *extra]) if extra else detail
-
-
-def _deployment_path(name: str) -> str:
-    flow, sep, deployment = name.partition("/")
-    if not sep or not flow or not deployment or "/" in deployment:
-        raise UsageError(f"deployment {name!r}: expected FLOW/DEPLOYMENT, e.g. hello/hello")
-    return f"/deployments/{quote(flow, safe='')}/{quote(deployment, safe='')}"
-
-
-def _run_path(run_id: str) -> str:
-    if not run_id.strip():
-        raise UsageError("a run id is required")
-    return f"/runs/{quote(run_id, safe='')}"
