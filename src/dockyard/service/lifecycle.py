@@ -38,6 +38,7 @@ from dockyard.service.webserver import Webserver
 from dockyard.settings import Settings, state_path
 from dockyard.store import open_store
 from dockyard.store.aio import AsyncStore
+from dockyard.web.auth import RunTokens
 
 logger = logging.getLogger("dockyard")
 
@@ -70,7 +71,8 @@ class ServeService:
             self.status, settings, self.catalog, self.metrics,
             clock=clock, wake=self.wake, request_exit=self.handle_exit,
         )  # fmt: skip
-        self.webserver = Webserver(self.ops, settings)
+        self.run_tokens = RunTokens()
+        self.webserver = Webserver(self.ops, settings, self.run_tokens)
         self.store: AsyncStore | None = None
         self.supervisor: RunSupervisor | None = None
         self.scheduler: Scheduler | None = None
@@ -156,6 +158,7 @@ class ServeService:
             store, SubprocessExecutor(work_dir), kill_delay=self.settings.kill_delay,
             on_start=self._run_started, on_done=self._run_done, out=self.out, clock=self.clock,
             owner=owner,
+            api_url=self.webserver.url, run_tokens=self.run_tokens,
         )  # fmt: skip
         self.registry = Registry(store, self.catalog, self.supervisor, self.metrics, self.wake)
         self.scheduler = Scheduler(

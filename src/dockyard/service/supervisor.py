@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from dockyard.core.deployments import Deployment
 from dockyard.core.records import RunRecord
@@ -22,6 +22,9 @@ from dockyard.errors import StateStoreError
 from dockyard.execution.process import describe_exit
 from dockyard.execution.spec import Executor, RunHandle, RunOutcome, RunSpec
 from dockyard.store.aio import AsyncStore
+
+if TYPE_CHECKING:
+    from dockyard.web.auth import RunTokens
 
 logger = logging.getLogger("dockyard")
 
@@ -80,8 +83,14 @@ def judge(active: ActiveRun, outcome: RunOutcome) -> Verdict:
     return Verdict(RunState.CRASHED, message, error=message, retry=True)
 
 
-def run_spec(run: RunRecord, deployment: Deployment) -> RunSpec:
-    """What the child needs for the next attempt of ``run``."""
+def run_spec(
+    run: RunRecord,
+    deployment: Deployment,
+    *,
+    api_url: str | None = None,
+    api_token: str | None = None,
+) -> RunSpec:
+    """What the child needs for the next attempt of ``run`` (with the API access it gets)."""
     return RunSpec(
         run_id=run.id,
         deployment=run.deployment,
@@ -95,6 +104,8 @@ def run_spec(run: RunRecord, deployment: Deployment) -> RunSpec:
         enforce_parameter_schema=deployment.enforce_parameter_schema,
         timeout_seconds=deployment.timeout_seconds,
         scheduled_at=run.scheduled_at,
+        api_url=api_url,
+        api_token=api_token,
     )
 
 
@@ -112,8 +123,12 @@ class RunSupervisor:
         out: TextIO | None = None,
         clock: Callable[[], datetime] = utcnow,
         owner: str | None = None,
+        api_url: str | None = None,
+        run_tokens: RunTokens | None = None,
     ) -> None:
         self.store = store
+        self.api_url = api_url
+        self.run_tokens = run_tokens
         self.executor = executor
         self.owner = owner
         self.kill_delay = kill_delay
@@ -143,7 +158,7 @@ class RunSupervisor:
         self.active[run.id] = active
         try:
             active.process = await self.executor.start(
-                run_spec(run, deployment), self._sink(active)
+                self._spec(run, deployment), self._sink(active)
             )
         except OSError as exc:
             await self._finish(active, Verdict(RunState.CRASHED, f"could not start: {exc}"))
@@ -153,6 +168,13 @@ class RunSupervisor:
         self.on_start(active)
         active.task = asyncio.create_task(self._supervise(active), name=f"run-{run.id}")
         return True
+
+    def _spec(self, run: RunRecord, deployment: Deployment) -> RunSpec:
+        """The attempt's spec, with a token for the API that is revoked when it ends."""
+        if self.api_url is None or self.run_tokens is None:
+            return run_spec(run, deployment)
+        token = self.run_tokens.issue(run.id)
+        return run_spec(run, deployment, api_url=self.api_url, api_token=token)
 
     def _learn_name(self, active: ActiveRun) -> None:
         """Take the name the child rendered, once it has reported it."""
@@ -214,6 +236,8 @@ class RunSupervisor:
         await self._finish(active, judge(active, outcome))
 
     async def _finish(self, active: ActiveRun, verdict: Verdict) -> None:
+        if self.run_tokens is not None:
+            self.run_tokens.revoke(active.run.id)  # the attempt is over: so is its API access
         retried = False
         try:
             retried = await self._conclude_with_retries(active, verdict)

@@ -8,7 +8,7 @@ import logging
 
 from dockyard.settings import Settings
 from dockyard.web.app import create_app
-from dockyard.web.auth import TokenGuard
+from dockyard.web.auth import RunTokens, TokenGuard
 from dockyard.web.backend import Backend
 from dockyard.web.server import EmbeddedServer, bind, make_server
 
@@ -19,9 +19,12 @@ STOP_SECONDS = 10.0
 class Webserver:
     """uvicorn in the serve process's loop, answering for ``backend``."""
 
-    def __init__(self, backend: Backend, settings: Settings) -> None:
+    def __init__(
+        self, backend: Backend, settings: Settings, run_tokens: RunTokens | None = None
+    ) -> None:
         self.backend = backend
         self.settings = settings
+        self.run_tokens = run_tokens
         self.port: int | None = None
         self._server: EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -38,6 +41,7 @@ class Webserver:
             token=token.get_secret_value() if token else None,
             token_file=settings.api_token_file,
             host=host,
+            run_tokens=self.run_tokens,
         )
         secret = settings.source_webhook_secret
         app = create_app(
@@ -57,9 +61,25 @@ class Webserver:
                 host,
             )
 
+    @property
+    def url(self) -> str | None:
+        """Where this process's own runs reach the webserver (loopback when it listens on all
+        addresses); None while it does not listen."""
+        if self.port is None:
+            return None
+        return f"http://{_local_host(self.settings.host)}:{self.port}"
+
     async def stop(self) -> None:
         if self._server is None or self._task is None:
             return
         self._server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._task, STOP_SECONDS)
+
+
+def _local_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "localhost"):
+        return "127.0.0.1"  # bind() listens on IPv4 for these
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
