@@ -323,10 +323,10 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], expected: st
     [
         (
             'cron: "0 0 * * * *"',
-            "cron: '0 0 * * * *' has 6 fields; dockyard reads 5-field cron",
+            "cron (line 7): '0 0 * * * *' has 6 fields; dockyard reads 5-field cron",
         ),
-        ('cron: "61 * * * *"', "cron: '61 * * * *' is not a valid cron expression"),
-        ("interval: -5", "interval: must be a positive number of seconds, got -5"),
+        ('cron: "61 * * * *"', "cron (line 7): '61 * * * *' is not a valid cron expression"),
+        ("interval: -5", "interval (line 7): must be a positive number of seconds, got -5"),
     ],
 )
 def test_schedule_errors_name_file_and_path(tmp_path: Path, schedule: str, message: str) -> None:

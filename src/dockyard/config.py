@@ -8,6 +8,7 @@ larger than :data:`MAX_BYTES` or expand (through aliases) to more than :data:`MA
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -282,9 +283,28 @@ def deployment_options(entry: DeploymentConfig, index: int) -> dict[str, Any]:
     return options
 
 
-def with_path(index: int, exc: DockyardError, file: str | Path | None = None) -> ConfigError:
-    """Prefix an error raised while building deployments[index] with the file and path."""
+def with_path(
+    index: int,
+    exc: DockyardError,
+    file: str | Path | None = None,
+    config: FileConfig | None = None,
+) -> ConfigError:
+    """Prefix an error raised while building deployments[index] with the file and path.
+
+    An error about one of its schedules (``schedules[1].slug: ...``) names that place and,
+    given the ``config`` it came from, its line: ``deployments[0].schedules[1].slug (line 9)``.
+    """
     message = str(exc)
-    if not message.startswith(f"deployments[{index}]"):
+    place = _SCHEDULE_PLACE.match(message)
+    if place and place.group(1) in (None, str(index)):
+        key = place.group(3)
+        loc: Loc = ("deployments", index, "schedules", int(place.group(2)), *([key] if key else []))
+        line = _line_of(config._lines, loc) if config is not None else ""
+        message = f"{error_path(loc)}{line}{message[place.end() :]}"
+    elif not message.startswith(f"deployments[{index}]"):
         message = f"deployments[{index}]: {message}"
     return ConfigError(f"{file}: {message}" if file is not None else message)
+
+
+_SCHEDULE_PLACE = re.compile(r"(?:deployments\[(\d+)\]\.)?schedules\[(\d+)\](?:\.(\w+))?")
+"""``[deployments[i].]schedules[j][.key]`` at the start of an error message."""

@@ -260,7 +260,9 @@ def test_invalid_cron(cron: str, expected: str) -> None:
 def test_cron_and_interval_together() -> None:
     result = dockyard("serve", HELLO, "--cron", "0 * * * *", "--interval", "60", "--check")
 
-    assert error_line(result) == "give only one of interval, cron, rrule, schedules"
+    assert error_line(result) == (
+        "give only one of interval, cron, rrule, schedule, schedules (got interval, cron)"
+    )
 
 
 def test_param_without_equals() -> None:
@@ -436,7 +438,15 @@ def test_deployment_ls_json(state_file: Path) -> None:
     # The API's DeploymentSummary, not the store record (no spec, created_at, cursor).
     assert set(data[0]) == SUMMARY_KEYS
     assert data[0]["deployment"] == "hourly"
-    assert data[0]["schedules"] == [{"cron": "0 * * * *", "timezone": "Europe/Berlin"}]
+    assert data[0]["schedules"] == [
+        {
+            "cron": "0 * * * *",
+            "timezone": "Europe/Berlin",
+            "slug": None,
+            "active": True,
+            "parameters": {},
+        }
+    ]
     assert data[0]["next_run"].endswith(":00:00Z")
 
 

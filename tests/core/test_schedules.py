@@ -602,7 +602,7 @@ def test_make_schedules_prefect_arguments():
     [
         (
             {"cron": "* * * * *", "interval": 60},
-            "give only one of interval, cron, rrule, schedules",
+            "give only one of interval, cron, rrule, schedule, schedules (got interval, cron)",
         ),
         ({"rrule": "FREQ=DAILY", "schedules": []}, "give only one of interval, cron, rrule"),
         ({"cron": "* * * * *", "anchor_date": utc(2026, 1, 1)}, "anchor_date: only applies"),

@@ -40,6 +40,7 @@ class CronSchedule(Schedule):
     ``seconds=True`` a sixth field is allowed and it is the *last* one, seconds, following
     croniter's default ``second_at_beginning=False`` (``0 * * * * 30`` = minute 0, second 30).
     ``day_or=True`` is classic cron: day-of-month and weekday are OR-ed when both are set.
+    ``active``, ``parameters`` and ``slug`` (keyword-only) are those of every ``Schedule``.
     """
 
     kind: ClassVar[str] = "cron"
@@ -51,6 +52,7 @@ class CronSchedule(Schedule):
     seconds: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         zone(self.timezone)
         _check_cron(self.cron, self.seconds)
 
@@ -96,7 +98,7 @@ class CronSchedule(Schedule):
             data["day_or"] = False
         if self.seconds:
             data["seconds"] = True
-        return data
+        return data | self.common_dict()
 
     def describe(self) -> str:
         return f"cron '{self.cron}' ({self.timezone})"

@@ -26,7 +26,7 @@ from dockyard.core.policies import (
     retry_delay,
 )
 from dockyard.core.records import NewRun
-from dockyard.core.schedules import Schedule, make_schedules, schedule_from_dict
+from dockyard.core.schedules import Schedule, check_slugs, make_schedules, schedule_from_dict
 from dockyard.core.states import RunState
 from dockyard.errors import ParameterError, UsageError
 
@@ -43,7 +43,9 @@ __all__ = [
     "policy",
 ]
 
-_SCHEDULE_OPTIONS = ("interval", "cron", "rrule", "schedules", "timezone", "anchor_date")
+_SCHEDULE_OPTIONS = (
+    "interval", "cron", "rrule", "schedule", "schedules", "timezone", "anchor_date",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Deployment:
 
     def __post_init__(self) -> None:
         check_catchup(self.catchup_window_seconds, self.catchup_max)
+        check_slugs(self.schedules)
 
     @property
     def full_name(self) -> str:
@@ -122,6 +125,8 @@ class Deployment:
         at: datetime,
         trigger: Trigger,
         state: RunState = RunState.PENDING,
+        *,
+        slot_variant: str | None = None,
     ) -> NewRun:
         """A run of this deployment (its name is rendered by the run's child, as in Prefect)."""
         return NewRun(
@@ -132,8 +137,13 @@ class Deployment:
             trigger=trigger,
             retries=self.retries,
             retry_delay_seconds=self.retry_delay(1),
+            slot_variant=slot_variant,
             state=state,
         )
+
+    def slot_parameters(self, schedule_parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters of a run a schedule creates: the schedule's over the deployment's."""
+        return {**self.parameters, **schedule_parameters}
 
     def spec(self) -> dict[str, Any]:
         """What the state store keeps about the deployment (JSON-able)."""
@@ -222,6 +232,8 @@ def _from_flow(
     enforce = bool(opts.pop("enforce_parameter_schema", True))
     if enforce and parameters:
         parameters = _check_defaults(flow, parameters)
+    if enforce:
+        schedules = _check_schedule_parameters(flow, parameters, schedules)
     concurrency = opts.pop("concurrency_limit", None)
     concurrency = opts.pop("global_limit", None) or concurrency
     deployment = Deployment(
@@ -306,6 +318,39 @@ def _check_defaults(
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in wrong)  # type: ignore[call-overload]
         raise ParameterError(f"default parameters of flow {flow.name!r}: {detail}", wrong) from None
     return {k: jsonable(validated[k]) if k in validated else v for k, v in parameters.items()}
+
+
+def _check_schedule_parameters(
+    flow: FlowDefinition[..., Any], defaults: Mapping[str, Any], schedules: list[Schedule]
+) -> list[Schedule]:
+    """Each schedule's parameters checked (and coerced) over the defaults, as its runs get them."""
+    checked = []
+    for i, schedule in enumerate(schedules):
+        if schedule.parameters:
+            own = _check_own(flow, defaults, schedule.parameters, f"schedules[{i}].parameters")
+            schedule = replace(schedule, parameters=own)
+        checked.append(schedule)
+    return checked
+
+
+def _check_own(
+    flow: FlowDefinition[..., Any], defaults: Mapping[str, Any], own: Mapping[str, Any], path: str
+) -> dict[str, Any]:
+    """A schedule's own parameters (``own``), validated as its runs will be."""
+    try:
+        validated = flow.validate_parameters({**defaults, **own})
+    except ParameterError as exc:
+        wrong = [e for e in exc.errors if e.get("type") != "missing" and _loc(e)[0] in own]
+        if not wrong:
+            return dict(own)
+        detail = "; ".join(f"{'.'.join(_loc(e))}: {e['msg']}" for e in wrong)
+        raise ParameterError(f"{path}: {detail} (flow {flow.name!r})", wrong) from None
+    return {k: jsonable(validated[k]) if k in validated else v for k, v in own.items()}
+
+
+def _loc(error: Mapping[str, object]) -> list[str]:
+    loc = error.get("loc")
+    return [str(part) for part in loc] if isinstance(loc, (list, tuple)) and loc else [""]
 
 
 def _positive_or_none(field_name: str, value: Any) -> int | None:

@@ -36,12 +36,15 @@ class DeploymentOptions(TypedDict, total=False):
 
     Prefect-only options (``triggers``, ``work_pool_name``, ...) and dockyard's own
     (``timezone``, ``overlap``, ``catchup``, ...) pass through to ``Deployment.from_flow`` too.
+    Give at most one of ``interval``, ``cron``, ``rrule``, ``schedule`` (one schedule object,
+    such as ``Cron("0 * * * *", parameters={...})``) and ``schedules`` (a list of them).
     """
 
     interval: Any
     cron: Any
     rrule: Any
     paused: bool | None
+    schedule: Any
     schedules: Any
     concurrency_limit: int | None
     parameters: Mapping[str, Any] | None

@@ -5,6 +5,11 @@ slots have been planned), whether it is paused and what is active, and returns w
 should happen: slots to run, slots to skip (with the reason), runs to cancel, and how
 far the cursor moves. ``select_runs_to_start`` applies the process and deployment
 limits to the runs waiting as Pending. Neither reads a clock, a store or a process.
+
+A deployment's active schedules are planned in *streams*: the schedules with the same
+``parameters``. Each stream's fire times are merged and de-duplicated and follow the
+catch-up policy on their own, so two schedules with different parameters firing at one
+instant are two runs, and schedules with equal parameters (none, usually) one run.
 """
 
 from __future__ import annotations
@@ -12,9 +17,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from dockyard.core.policies import CatchupPolicy, OverlapPolicy
-from dockyard.core.schedules import Schedule, count_fires, fire_times, latest_fire, next_fire
+from dockyard.core.schedules import (
+    Schedule,
+    active_schedules,
+    count_fires,
+    fire_times,
+    latest_fire,
+    next_fire,
+)
 
 MISSED_COUNT_CAP = 100_000
 """Counting missed slots stops here (a 1 s interval down for a year is not enumerated)."""
@@ -42,6 +55,10 @@ class RunSlot:
     scheduled_at: datetime
     trigger: str = "schedule"
     """"schedule" for a slot due now, "catchup" for one missed while down."""
+    parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """The schedule's parameters, to merge over the deployment's defaults."""
+    variant: str | None = None
+    """The schedule's ``slot_variant`` (part of the slot key; None for no parameters)."""
 
 
 @dataclass(frozen=True)
@@ -114,26 +131,73 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class _Stream:
+    """Active schedules with equal parameters: one run per fire time of any of them."""
+
+    schedules: list[Schedule]
+    parameters: Mapping[str, Any]
+    variant: str | None
+
+    def slot(self, view: DeploymentView, at: datetime, trigger: str = "schedule") -> RunSlot:
+        return RunSlot(view.name, at, trigger, self.parameters, self.variant)
+
+
+def _streams(schedules: Sequence[Schedule]) -> list[_Stream]:
+    """The active schedules grouped by parameters, in the order they first appear."""
+    streams: dict[str | None, _Stream] = {}
+    for schedule in active_schedules(schedules):
+        variant = schedule.slot_variant
+        if variant not in streams:
+            streams[variant] = _Stream([], schedule.parameters, variant)
+        streams[variant].schedules.append(schedule)
+    return list(streams.values())
+
+
 def _plan_one(now: datetime, cutoff: datetime, view: DeploymentView) -> list[Decision]:
     if view.cursor is None:
         return [AdvanceCursor(view.name, now)]
-    if view.cursor >= now or next_fire(view.schedules, view.cursor) is None:
+    cursor = view.cursor
+    if cursor >= now:
         return []
-    first = next_fire(view.schedules, view.cursor)
+    first = next_fire(view.schedules, cursor)
     if first is None or first > now:
-        return []
+        # Only inactive schedules fell due (if any): past their slots, so that activating
+        # one later does not count them as missed.
+        inactive_due = _inactive_due(view.schedules, cursor, now)
+        return [AdvanceCursor(view.name, now)] if inactive_due else []
+    streams = _streams(view.schedules)
     if view.paused:
-        count = count_fires(view.schedules, view.cursor, now, MISSED_COUNT_CAP)
+        count = sum(count_fires(s.schedules, cursor, now, MISSED_COUNT_CAP) for s in streams)
         return [SkipSlots(view.name, count, "paused", first), AdvanceCursor(view.name, now)]
-    missed_end = max(view.cursor, min(cutoff, now))
-    slots = _catchup(now, view, missed_end)
-    decisions: list[Decision] = list(slots.skipped)
-    due = slots.run + [
-        RunSlot(view.name, t) for t in fire_times(view.schedules, missed_end, now, limit=1000)
-    ]
+    missed_end = max(cursor, min(cutoff, now))
+    skipped: list[SkipSlots] = []
+    due: list[RunSlot] = []
+    for stream in streams:
+        slots = _catchup(now, view, stream, missed_end)
+        skipped.extend(slots.skipped)
+        due.extend(slots.run)
+        due.extend(stream.slot(view, t) for t in fire_times(stream.schedules, missed_end, now))
+    due.sort(key=lambda slot: slot.scheduled_at)  # stable: streams keep their order
+    decisions: list[Decision] = _combined(skipped)
     decisions.extend(_apply_overlap(view, due))
     decisions.append(AdvanceCursor(view.name, now))
     return decisions
+
+
+def _inactive_due(schedules: Sequence[Schedule], cursor: datetime, now: datetime) -> bool:
+    times = (s.next_after(cursor) for s in schedules if not s.active)
+    return any(t is not None and t <= now for t in times)
+
+
+def _combined(skipped: list[SkipSlots]) -> list[Decision]:
+    """The streams' downtime skips as one decision (one log line, one metric step)."""
+    if len(skipped) < 2:
+        return list(skipped)
+    examples = [s.example for s in skipped if s.example is not None]
+    first = skipped[0]
+    count = sum(s.count for s in skipped)
+    return [SkipSlots(first.deployment, count, first.reason, max(examples, default=None))]
 
 
 @dataclass
@@ -142,25 +206,29 @@ class _Catchup:
     skipped: list[SkipSlots] = field(default_factory=list)
 
 
-def _catchup(now: datetime, view: DeploymentView, missed_end: datetime) -> _Catchup:
-    """Which slots in (cursor, missed_end] run, under the deployment's catch-up policy."""
+def _catchup(
+    now: datetime, view: DeploymentView, stream: _Stream, missed_end: datetime
+) -> _Catchup:
+    """Which of the stream's slots in (cursor, missed_end] run, under the catch-up policy."""
     result = _Catchup()
-    if missed_end <= view.cursor:  # type: ignore[operator]
+    cursor = view.cursor
+    assert cursor is not None  # _plan_one returned for a new deployment
+    if missed_end <= cursor:
         return result
-    total = count_fires(view.schedules, view.cursor, missed_end, MISSED_COUNT_CAP)  # type: ignore[arg-type]
+    total = count_fires(stream.schedules, cursor, missed_end, MISSED_COUNT_CAP)
     if total == 0:
         return result
     # Only (cursor, now] matters: a longer window is clamped to it (and cannot overflow).
-    span = (now - view.cursor).total_seconds()  # type: ignore[operator]
+    span = (now - cursor).total_seconds()
     window_start = now - timedelta(seconds=min(view.catchup_window_seconds, span))
     keep = 0 if view.catchup is CatchupPolicy.NONE else 1
     if view.catchup is CatchupPolicy.ALL:
         keep = max(view.catchup_max, 0)
-    newest = _newest(view.schedules, view.cursor, missed_end, keep)  # type: ignore[arg-type]
+    newest = _newest(stream.schedules, cursor, missed_end, keep)
     chosen = [t for t in newest if t >= window_start]
-    result.run = [RunSlot(view.name, t, "catchup") for t in chosen]
+    result.run = [stream.slot(view, t, "catchup") for t in chosen]
     if total - len(chosen) > 0:
-        example = latest_fire(view.schedules, missed_end)
+        example = latest_fire(stream.schedules, missed_end)
         result.skipped.append(SkipSlots(view.name, total - len(chosen), "downtime", example))
     return result
 
@@ -181,18 +249,20 @@ def _newest(
 
 
 def _apply_overlap(view: DeploymentView, due: list[RunSlot]) -> list[Decision]:
+    """Overlap is judged per instant: runs of one instant (several streams) never overlap."""
     active = bool(view.active_runs)
+    started: datetime | None = None
     decisions: list[Decision] = []
     skipped: list[RunSlot] = []
     for slot in due:
-        if active and view.overlap is OverlapPolicy.SKIP:
+        if active and view.overlap is OverlapPolicy.SKIP and slot.scheduled_at != started:
             skipped.append(slot)
             continue
         if view.overlap is OverlapPolicy.CANCEL_PREVIOUS and view.active_runs and not decisions:
             reason = f"replaced by the run scheduled for {slot.scheduled_at:%Y-%m-%d %H:%M:%S} UTC"
             decisions.append(CancelRuns(view.name, tuple(view.active_runs), reason))
         decisions.append(slot)
-        active = True
+        active, started = True, slot.scheduled_at
     if skipped:
         decisions.insert(0, SkipSlots(view.name, len(skipped), "overlap", skipped[-1].scheduled_at))
     return decisions

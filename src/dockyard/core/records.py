@@ -20,11 +20,17 @@ TRIGGERS = frozenset(Trigger)
 LOG_STREAMS = frozenset({"stdout", "stderr", "dockyard"})
 
 
-def slot_key(deployment: str, scheduled_at: datetime) -> str:
-    """The deterministic key of one scheduled slot: ``"<deployment>:<UTC ISO time>Z"``."""
+def slot_key(deployment: str, scheduled_at: datetime, variant: str | None = None) -> str:
+    """The deterministic key of one scheduled slot: ``"<deployment>:<UTC ISO time>Z"``.
+
+    A slot of a schedule with its own parameters adds ``"#<variant>"`` (its
+    ``Schedule.slot_variant``), so schedules with different parameters firing at one
+    instant are separate slots; slots of schedules without parameters keep the plain key.
+    """
     if scheduled_at.tzinfo is None:
         raise ValueError("slot_key needs a timezone-aware scheduled_at")
-    return f"{deployment}:{scheduled_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+    key = f"{deployment}:{scheduled_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+    return key if variant is None else f"{key}#{variant}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,8 @@ class NewRun:
     retry_delay_seconds: float = 0.0
     state: RunState = RunState.SCHEDULED
     message: str | None = None
+    slot_variant: str | None = None
+    """For ``claim_slot``: the variant part of its slot key (see ``slot_key``)."""
     id: str | None = None
 
     def __post_init__(self) -> None:

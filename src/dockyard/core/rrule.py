@@ -69,6 +69,7 @@ class RRuleSchedule(Schedule):
     Without DTSTART the rule starts at 2020-01-01T00:00 local. A DTSTART with ``Z`` or ``TZID``
     fixes the start instant, which is then read in ``timezone``'s wall clock; UNTIL is compared
     as wall-clock time. Fire times more than ``SEARCH_YEARS`` away are not searched for.
+    ``active``, ``parameters`` and ``slug`` (keyword-only) are those of every ``Schedule``.
     """
 
     kind: ClassVar[str] = "rrule"
@@ -78,6 +79,7 @@ class RRuleSchedule(Schedule):
     timezone: str = "UTC"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         zone(self.timezone)
         if not isinstance(self.rrule, str):
             raise ScheduleError(f"rrule: must be a string, got {self.rrule!r}")
@@ -98,7 +100,7 @@ class RRuleSchedule(Schedule):
         return scan(rule.backward(start), tz, dt, False, True)
 
     def to_dict(self) -> dict[str, object]:
-        return {"rrule": self.rrule, "timezone": self.timezone}
+        return {"rrule": self.rrule, "timezone": self.timezone} | self.common_dict()
 
     def describe(self) -> str:
         return f"rrule '{self.rrule}' ({self.timezone})"

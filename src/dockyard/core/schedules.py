@@ -15,6 +15,10 @@ Wall-clock rules (cron, rrule and whole-day intervals), shared so all three agre
   same way).
 * Instants are de-duplicated: several gap wall times that land on one instant fire once.
 
+Every schedule also takes ``active``, ``parameters`` and ``slug`` (keyword-only, as in
+Prefect). The helpers over several schedules (``fire_times``, ``next_fire``, ...) leave the
+inactive ones out: an inactive schedule never fires and is never missed.
+
 A new kind of schedule is one class here: a ``Schedule`` subclass with ``kind`` and
 ``config_keys`` (see ``dockyard.core.schedule_base``); ``schedule_from_dict`` finds it by kind.
 """
@@ -27,11 +31,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dockyard.core.cron import CronSchedule
 from dockyard.core.rrule import RRuleSchedule
-from dockyard.core.schedule_base import SCHEDULE_KINDS, Schedule
+from dockyard.core.schedule_base import COMMON_KEYS, SCHEDULE_KINDS, Schedule
 from dockyard.core.wallclock import instants, utc, wall_clock, zone
 from dockyard.errors import ScheduleError
 
@@ -44,6 +48,8 @@ __all__ = [
     "RRuleSchedule",
     "SCHEDULE_KINDS",
     "Schedule",
+    "active_schedules",
+    "check_slugs",
     "count_fires",
     "fire_times",
     "latest_fire",
@@ -68,7 +74,8 @@ class IntervalSchedule(Schedule):
     Whole-day intervals step in the wall clock of ``timezone`` (a daily 09:00 Berlin anchor
     stays 09:00 local across DST, as in Prefect); any other interval steps in absolute time.
     ``interval`` is a timedelta or seconds. ``anchor_date`` is a datetime or an ISO string;
-    a naive one is read in ``timezone``; default 2020-01-01T00:00 there.
+    a naive one is read in ``timezone``; default 2020-01-01T00:00 there. ``active``,
+    ``parameters`` and ``slug`` (keyword-only) are those of every ``Schedule``.
     """
 
     kind: ClassVar[str] = "interval"
@@ -83,7 +90,15 @@ class IntervalSchedule(Schedule):
         interval: timedelta | float,
         anchor_date: datetime | str | None = None,
         timezone: str = "UTC",
+        *,
+        active: bool = True,
+        parameters: Mapping[str, Any] | None = None,
+        slug: str | None = None,
     ) -> None:
+        object.__setattr__(self, "active", active)
+        object.__setattr__(self, "parameters", {} if parameters is None else parameters)
+        object.__setattr__(self, "slug", slug)
+        super().__post_init__()
         object.__setattr__(self, "timezone", timezone)
         tz = zone(timezone)
         object.__setattr__(self, "interval", _to_interval(interval))
@@ -138,7 +153,7 @@ class IntervalSchedule(Schedule):
             "interval": self.interval.total_seconds(),
             "anchor_date": self.anchor_date.isoformat(),
             "timezone": self.timezone,
-        }
+        } | self.common_dict()
 
     def describe(self) -> str:
         text = f"every {self.interval.total_seconds():g}s"
@@ -174,8 +189,14 @@ RRule = RRuleSchedule
 # --- many schedules ---------------------------------------------------------------------------
 
 
+def active_schedules(schedules: Iterable[Schedule]) -> list[Schedule]:
+    """The schedules that fire (``active``); the helpers below consider only these."""
+    return [s for s in schedules if s.active]
+
+
 def _merged(schedules: Sequence[Schedule], after: datetime) -> Iterator[datetime]:
-    """Fire times > ``after`` of all schedules, increasing and without duplicates."""
+    """Fire times > ``after`` of all active schedules, increasing and without duplicates."""
+    schedules = active_schedules(schedules)
     heap = [(t, i) for i, s in enumerate(schedules) if (t := s.next_after(after)) is not None]
     heapq.heapify(heap)
     last = None
@@ -209,15 +230,16 @@ def count_fires(schedules: Sequence[Schedule], start: datetime, end: datetime, c
 
 
 def next_fire(schedules: Sequence[Schedule], after: datetime) -> datetime | None:
-    """The earliest fire time strictly after ``after`` across all schedules."""
+    """The earliest fire time strictly after ``after`` across all active schedules."""
     after = utc(after, "after")
-    return min((t for s in schedules if (t := s.next_after(after)) is not None), default=None)
+    times = (s.next_after(after) for s in active_schedules(schedules))
+    return min((t for t in times if t is not None), default=None)
 
 
 def latest_fire(schedules: Sequence[Schedule], at_or_before: datetime) -> datetime | None:
-    """The latest fire time at or before ``at_or_before`` across all schedules."""
+    """The latest fire time at or before ``at_or_before`` across all active schedules."""
     at_or_before = utc(at_or_before, "at_or_before")
-    found = (s.latest_at_or_before(at_or_before) for s in schedules)
+    found = (s.latest_at_or_before(at_or_before) for s in active_schedules(schedules))
     return max((t for t in found if t is not None), default=None)
 
 
@@ -239,7 +261,7 @@ def schedule_from_dict(data: Mapping[str, object], path: str = "schedule") -> Sc
     if not isinstance(data, Mapping):
         raise ScheduleError(f"{path}: must be a mapping with one of {kinds}")
     shared, only_for = _option_owners()
-    allowed = {*SCHEDULE_KINDS, *shared, *only_for}
+    allowed = [*SCHEDULE_KINDS, *shared, *only_for, *COMMON_KEYS]
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
         raise ScheduleError(f"{path}: unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
@@ -262,14 +284,25 @@ def make_schedules(
     interval: timedelta | float | Iterable[timedelta | float] | None = None,
     cron: str | Iterable[str] | None = None,
     rrule: str | Iterable[str] | None = None,
+    schedule: Schedule | Mapping[str, object] | None = None,
     schedules: Iterable[Schedule | Mapping[str, object]] | None = None,
     timezone: str | None = None,
     anchor_date: datetime | str | None = None,
 ) -> list[Schedule]:
-    """Schedules from Prefect-style ``flow.serve(interval=..., cron=..., ...)`` arguments."""
-    given = {"interval": interval, "cron": cron, "rrule": rrule, "schedules": schedules}
+    """Schedules from Prefect-style ``flow.serve(interval=..., cron=..., ...)`` arguments.
+
+    ``schedule`` is one schedule object (``Cron("0 * * * *", parameters=...)``) or its
+    mapping; ``schedules`` a list of them. Give at most one of the schedule arguments.
+    """
+    given = {
+        "interval": interval, "cron": cron, "rrule": rrule, "schedule": schedule,
+        "schedules": schedules,
+    }  # fmt: skip
     if sum(v is not None for v in given.values()) > 1:
-        raise ScheduleError("give only one of interval, cron, rrule, schedules")
+        names = ", ".join(k for k, v in given.items() if v is not None)
+        raise ScheduleError(
+            f"give only one of interval, cron, rrule, schedule, schedules (got {names})"
+        )
     if anchor_date is not None and interval is None:
         raise ScheduleError("anchor_date: only applies to interval schedules")
     tz = timezone or "UTC"
@@ -281,14 +314,43 @@ def make_schedules(
         return [CronSchedule(c, tz) for c in ([cron] if isinstance(cron, str) else cron)]
     if rrule is not None:
         return [RRuleSchedule(r, tz) for r in ([rrule] if isinstance(rrule, str) else rrule)]
-    result: list[Schedule] = []
-    for i, item in enumerate(schedules or []):
-        if isinstance(item, Mapping):
-            item = schedule_from_dict({"timezone": tz, **item}, path=f"schedules[{i}]")
-        elif not isinstance(item, Schedule):
-            raise ScheduleError(f"schedules[{i}]: expected a schedule or a mapping, got {item!r}")
-        result.append(item)
+    if schedule is not None:
+        if isinstance(schedule, str):
+            raise ScheduleError(
+                f"schedule: expected a schedule such as Cron({schedule!r}), got a string; "
+                "pass a cron string as cron="
+            )
+        return [_schedule_object(schedule, tz, "schedule")]
+    if isinstance(schedules, (str, Mapping, Schedule)):
+        raise ScheduleError("schedules: expected a list of schedules; give one as schedule=")
+    result = [
+        _schedule_object(item, tz, f"schedules[{i}]") for i, item in enumerate(schedules or [])
+    ]
+    check_slugs(result)
     return result
+
+
+def _schedule_object(item: object, timezone: str, path: str) -> Schedule:
+    if isinstance(item, Mapping):
+        return schedule_from_dict({"timezone": timezone, **item}, path=path)
+    if not isinstance(item, Schedule):
+        raise ScheduleError(f"{path}: expected a schedule or a mapping, got {item!r}")
+    return item
+
+
+def check_slugs(schedules: Sequence[Schedule], path: str = "schedules") -> None:
+    """Refuse two schedules of one deployment with the same slug (names must tell them apart)."""
+    first: dict[str, int] = {}
+    for i, schedule in enumerate(schedules):
+        if schedule.slug is None:
+            continue
+        if schedule.slug in first:
+            earlier = f"{path}[{first[schedule.slug]}]"
+            raise ScheduleError(
+                f"{path}[{i}].slug: {schedule.slug!r} is also the slug of {earlier}; "
+                "give each schedule of a deployment its own slug"
+            )
+        first[schedule.slug] = i
 
 
 def upcoming(schedules: Sequence[Schedule], after: datetime, count: int) -> list[datetime]:

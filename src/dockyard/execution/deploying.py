@@ -151,6 +151,6 @@ def from_config(
                 )  # fmt: skip
             )
         except DockyardError as exc:
-            raise with_path(index, exc, config_path) from None
+            raise with_path(index, exc, config_path, config) from None
     check_unique(deployments)
     return deployments

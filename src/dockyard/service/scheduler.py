@@ -132,7 +132,8 @@ class Scheduler:
         trigger = Trigger(slot.trigger)
         # Pending in one write: between two writes another process on the same database
         # could promote the claimed run, and both would start it.
-        new = deployment.new_run(deployment.parameters, slot.scheduled_at, trigger)
+        parameters = deployment.slot_parameters(slot.parameters)
+        new = deployment.new_run(parameters, slot.scheduled_at, trigger, slot_variant=slot.variant)
         run = await self.store.claim_slot(new)
         if run is None:
             return  # another process (or an earlier life of this one) already took it

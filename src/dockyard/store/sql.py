@@ -280,7 +280,7 @@ class SqlStateStore:
         so a slot runs at most once across restarts and processes sharing the database.
         """
         now = now or _utcnow()
-        key = slot_key(new_run.deployment, new_run.scheduled_at)
+        key = slot_key(new_run.deployment, new_run.scheduled_at, new_run.slot_variant)
         try:
             with self._tx(write=True) as conn:
                 require_deployment(conn, new_run.deployment)

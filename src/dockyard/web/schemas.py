@@ -76,7 +76,11 @@ class DeploymentSummary(BaseModel):
     name: str
     flow_name: str
     deployment: str
-    schedules: list[dict[str, Any]]
+    schedules: list[dict[str, Any]] = Field(
+        description="Each schedule's config form (cron, interval or rrule with its options) and "
+        "its slug (or null), active (false: it never fires) and parameters (over the "
+        "deployment's, for the runs it creates)."
+    )
     paused: bool
     paused_reason: str | None
     tags: list[str]

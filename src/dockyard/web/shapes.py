@@ -33,6 +33,7 @@ __all__ = [
     "log_line",
     "run_detail",
     "run_summary",
+    "schedule_view",
     "short_name",
     "state_event",
 ]
@@ -125,6 +126,16 @@ def deployment_detail(
     )
 
 
+def schedule_view(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored schedule dict with its ``slug``, ``active`` and ``parameters`` always shown."""
+    return {
+        **schedule,
+        "slug": schedule.get("slug"),
+        "active": schedule.get("active", True),
+        "parameters": dict(schedule.get("parameters") or {}),
+    }
+
+
 def short_name(record: DeploymentRecord) -> str:
     """``hourly`` of ``etl/hourly``: the deployment's name within its flow."""
     return record.name.partition("/")[2] or record.name
@@ -144,7 +155,7 @@ def _summary_fields(
         "name": record.name,
         "flow_name": record.flow_name,
         "deployment": short_name(record),
-        "schedules": [dict(s) for s in spec.get("schedules") or []],
+        "schedules": [schedule_view(s) for s in spec.get("schedules") or []],
         "paused": record.paused,
         "paused_reason": record.paused_reason,
         "tags": list(spec.get("tags") or []),
