@@ -357,3 +357,57 @@ def _check_run_deployment(
             runs = client.get("/api/runs", params={"deployment": serve["deployment"]}).json()
             assert len(runs["runs"]) == 1, runs
             _check_run(client, _final(client, runs["runs"][0]["id"], deadline), expect)
+
+
+# ---------------------------------------------------------------------------- prefect_style
+
+STYLE = TESTS.parent / "examples" / "prefect_style"
+STYLE_OUTPUT = {
+    "etl": [
+        "(attempt 1)",
+        "extracted 5 rows for 2026-01-01 on attempt 2",
+        "etl for 2026-01-01: 5 rows",
+    ],
+    "mapping": ["Oslo: 150.0", "Lima: 60.0", "Perth: 100.0", "4 cities, total 350.00"],
+    "states": ["quota check: Failed", "quota exceeded: 12 > 10", "cleanup after quota"],
+    "cached": ["computing 3²", "computing 4²", "Cached", "sum of squares of [3, 4, 3]: 34"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(STYLE_OUTPUT))
+def test_prefect_style_example_runs_as_a_script(name: str, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(STYLE / f"{name}.py", work / f"{name}.py")
+    result = _run_script(f"{name}.py", work, _env(tmp_path), time.monotonic() + 60)
+    said = f"{name}.py printed:\n{_tail(result.output)}"
+    assert result.exit_code == 0, said
+    _check_output({"ordered": STYLE_OUTPUT[name]}, result.output, said)
+    if name == "cached":
+        assert result.output.count("computing 3²") == 1, said  # the second 3 was cached
+    if name == "etl":
+        rows = (work / "etl_output.json").read_text()
+        assert rows.count('"amount_eur"') == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters", "state", "line"),
+    [
+        ("etl", {"rows": 3}, "Completed", "etl for 2026-01-01: 3 rows"),
+        ("mapping", {"cities": ["Oslo", "Lima"]}, "Completed", "2 cities, total 210.00"),
+        ("states", {}, "Completed", "cleanup after quota"),
+        ("states", {"strict": True}, "Failed", "cleanup after quota"),
+        ("cached", {"values": [5, 5]}, "Completed", "sum of squares of [5, 5]: 50"),
+    ],
+)
+def test_prefect_style_example_serves(
+    name: str, parameters: dict[str, Any], state: str, line: str, tmp_path: Path
+) -> None:
+    deadline = time.monotonic() + 90
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(STYLE / f"{name}.py", work / f"{name}.py")
+    args = [f"{name}.py:{name}", "--name", "example"]
+    with serve_process(args, tmp_path, cwd=work, env=_env(tmp_path)) as served:
+        serve = {"deployment": f"{name}/example", "parameters": parameters, "trigger": "api"}
+        _drive(served, serve, {"state": state, "logs": [line]}, deadline)
