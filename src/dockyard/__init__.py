@@ -91,11 +91,21 @@ __all__ = [
 ]
 
 
+_SUBMODULES = frozenset(
+    {
+        "cache_policies", "client", "context", "deployments", "exceptions", "flows", "futures",
+        "logging", "schedules", "states", "task_runners", "tasks",
+    }
+)  # fmt: skip
+"""The Prefect-compatible modules, reachable as attributes of the package too."""
+
 _aliases.install()
 
 
 def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
+    if target is None and name in _SUBMODULES:  # ``import dockyard; dockyard.context.…``
+        target = f"dockyard.{name}:"
     if target is None and name in _aliases.UNSUPPORTED_NAMES:
         from dockyard.errors import UnsupportedFeature
 

@@ -3,7 +3,8 @@
 ``@task`` makes a function a ``Task``. Called inside a flow run it runs with its retries,
 timeout, cache and hooks and returns its result (an exception after the last retry
 propagates as in plain Python); ``submit`` returns a future run on the flow's task runner;
-``map`` submits one run per item. Outside a flow a task is just its function.
+``map`` submits one run per item. Called outside any flow, a task runs on its own the same
+way (retries, timeout, cache, hooks) and returns its result, as in Prefect 3.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import Any, ParamSpec, TypeVar, overload
 from dockyard.core.tasks import TaskDefinition, check_task_options, exponential_backoff
 from dockyard.engine import tasks as _engine
 from dockyard.engine.caching import task_input_hash
+from dockyard.execution.inprocess import script_results
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 __all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
+
+_engine.standalone_results = script_results  # a task outside a flow caches like a script
 
 
 class Task(TaskDefinition[P, R]):

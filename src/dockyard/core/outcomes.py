@@ -43,6 +43,16 @@ _RAISES = {
 }
 
 
+@dataclass
+class StateDetails:
+    """Which run a state belongs to (Prefect's ``state.state_details``)."""
+
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+    scheduled_time: datetime | None = None
+    cache_key: str | None = None
+
+
 @dataclass(eq=False)
 class State:
     """A state: ``type``, ``name`` (defaults to the type's title), ``message``, ``data``."""
@@ -52,6 +62,11 @@ class State:
     data: Any = field(default=None, repr=False)
     name: str = ""
     timestamp: datetime | None = None
+    state_details: StateDetails = field(default_factory=StateDetails, repr=False)
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        """``State[int]`` in annotations, as Prefect code writes it, is ``State``."""
+        return cls
 
     def __post_init__(self) -> None:
         if isinstance(self.type, RunState):  # a flow run's stored state
@@ -170,6 +185,11 @@ def final_state(returned: Any) -> State:
     if unfinished:
         return Failed(f"{unfinished}/{total} states are not final.", data=returned)
     return Completed("All states completed.", data=returned)
+
+
+def describe(state: State) -> str:
+    """``Completed()``, ``Failed('the message')``: how run logs name a final state."""
+    return f"{state.name}({state.message!r})" if state.message else f"{state.name}()"
 
 
 def state_message(state: State) -> str:

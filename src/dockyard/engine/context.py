@@ -23,7 +23,7 @@ from dockyard.errors import MissingContextError
 if TYPE_CHECKING:
     from dockyard.core.flows import FlowDefinition
     from dockyard.core.tasks import TaskDefinition
-    from dockyard.engine.caching import ResultStore
+    from dockyard.engine.results import ResultStore
     from dockyard.engine.runners import ThreadPoolTaskRunner
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from dockyard.core.flows import FlowDefinition
 from dockyard.core.outcomes import State, final_state
 from dockyard.core.states import FlowRun
-from dockyard.engine.caching import ResultStore
 from dockyard.engine.context import (
     ApiAccess,
     FlowRunContext,
@@ -20,6 +19,7 @@ from dockyard.engine.context import (
 )
 from dockyard.engine.futures import resolve_futures_to_states
 from dockyard.engine.logs import prints_logged
+from dockyard.engine.results import ResultStore
 from dockyard.engine.runners import ThreadPoolTaskRunner
 
 
@@ -58,3 +58,11 @@ def flow_run_scope(
 def state_of(returned: Any) -> State:
     """The final state of a flow that returned ``returned``."""
     return final_state(resolve_futures_to_states(returned))
+
+
+def render_run_name(flow: FlowDefinition[..., Any], flow_run: FlowRun) -> str | None:
+    """The run's ``flow_run_name``, rendered where ``dockyard.runtime.flow_run`` answers
+    (a callable may read ``flow_run.parameters`` instead of taking them)."""
+    ctx = FlowRunContext(flow, flow_run, ThreadPoolTaskRunner(), TaskRunRecorder(None))
+    with in_flow_run(ctx):
+        return flow.render_flow_run_name(flow_run.parameters)

@@ -3,15 +3,17 @@
 A task run resolves its upstream futures (``wait_for`` and futures among its arguments),
 checks the cache, then makes attempts: each attempt runs the function (with its timeout),
 and a failure is retried after its delay while retries remain and ``retry_condition_fn``
-agrees. Every change of a task run is recorded for the serve process. Outside a flow run
-a task is just its function.
+agrees. Every change of a task run is recorded for the serve process. A task called
+outside any flow run runs the same way on its own (nothing is recorded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import ctypes
+import functools
 import inspect
 import logging
 import random
@@ -32,11 +34,12 @@ from dockyard.core.outcomes import (
     State,
     StateType,
     TimedOut,
+    describe,
     state_message,
 )
 from dockyard.core.records import TaskRunRecord
 from dockyard.core.tasks import TaskDefinition
-from dockyard.engine import caching
+from dockyard.engine import caching, results
 from dockyard.engine.annotations import BaseAnnotation, allow_failure, quote, unmapped
 from dockyard.engine.context import (
     FlowRunContext,
@@ -48,13 +51,24 @@ from dockyard.engine.context import (
     task_run_context,
 )
 from dockyard.engine.futures import PrefectFuture, PrefectFutureList, visit
-from dockyard.engine.logs import prints_logged, run_logger_for
+from dockyard.engine.logs import prints_logged, run_logger_for, show_run_logs
 from dockyard.engine.runners import ThreadPoolTaskRunner
 from dockyard.errors import UpstreamTaskError
 
 logger = logging.getLogger("dockyard.task_runs")
 _fallback_runner: ThreadPoolTaskRunner | None = None
 _fallback_lock = threading.Lock()
+_async_threads: concurrent.futures.ThreadPoolExecutor | None = None
+ASYNC_TASK_THREADS = 256
+"""At most this many awaited async task runs at once in one process."""
+
+
+def _no_results() -> results.ResultStore | None:
+    return None
+
+
+standalone_results: Callable[[], results.ResultStore | None] = _no_results
+"""Where a task called outside any flow run caches (the face points it at the script's)."""
 
 
 class TaskTimedOut(BaseException):
@@ -109,7 +123,7 @@ def call(
     """``task(...)``: run now in this thread; the result (or the state) — or a coroutine."""
     flow_ctx = flow_run_context()
     if flow_ctx is None:
-        return task.fn(*args, **kwargs)  # outside a flow run: just the function
+        show_run_logs()  # a task called on its own logs like one in a flow
     parameters = bind(task, args, kwargs)
     run = _new_run(task, parameters, flow_ctx)
     if task.isasync:
@@ -123,11 +137,14 @@ async def _awaitable(
     run: TaskRun,
     parameters: dict[str, Any],
     wait_for: Any,
-    flow_ctx: FlowRunContext,
+    flow_ctx: FlowRunContext | None,
     return_state: bool,
 ) -> Any:
-    # The attempt loop is the sync one, on a thread with its own event loop for the body.
-    state = await asyncio.to_thread(run_task, task, run, parameters, wait_for, flow_ctx)
+    # The attempt loop is the sync one, on a thread with its own event loop for the body;
+    # awaited tasks all start at once (``asyncio.gather`` of many), as in Prefect.
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, run_task, task, run, parameters, wait_for, flow_ctx)
+    state = await asyncio.get_running_loop().run_in_executor(_async_pool(), call)
     return state if return_state else state.result()
 
 
@@ -206,6 +223,17 @@ def _iterable(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _async_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads awaited async tasks run on (their bodies on each thread's own loop)."""
+    global _async_threads
+    with _fallback_lock:
+        if _async_threads is None:
+            _async_threads = concurrent.futures.ThreadPoolExecutor(
+                max_workers=ASYNC_TASK_THREADS, thread_name_prefix="dockyard-async-task"
+            )
+        return _async_threads
 
 
 def _fallback() -> ThreadPoolTaskRunner:
@@ -308,11 +336,15 @@ def _attempts(task: TaskDefinition[..., Any], ctx: TaskRunContext, report: _Repo
     run_log = run_logger_for(ctx)
     policy = caching.policy_of(task)
     key = _cache_key(policy, ctx)
-    store = ctx.flow_run_context.root.results if ctx.flow_run_context is not None else None
+    store = (
+        ctx.flow_run_context.root.results
+        if ctx.flow_run_context is not None
+        else standalone_results()
+    )
     if key is not None and store is not None and not task.refresh_cache:
         value = store.get(key)
-        if value is not caching.MISS:
-            run_log.info("Finished in state Cached(type=COMPLETED)")
+        if value is not results.MISS:
+            run_log.info("Finished in state Cached()")
             return report.final(Cached(data=value), attempts=0, cache_hit=True)
     attempt = 0
     while True:
@@ -332,11 +364,11 @@ def _attempts(task: TaskDefinition[..., Any], ctx: TaskRunContext, report: _Repo
     if state.is_completed():
         if key is not None and store is not None:
             store.put(key, state.data, task.cache_expiration)
-        run_log.info("Finished in state %s()", state.name)
+        run_log.info("Finished in state %s", describe(state))
         _hooks(task, "completion", ctx, state)
     else:
         exc = state.data if isinstance(state.data, BaseException) else None
-        run_log.error("Finished in state %s(%r)", state.name, state_message(state), exc_info=exc)
+        run_log.error("Finished in state %s", describe(state), exc_info=exc)
         _hooks(task, "failure", ctx, state)
     return report.final(state, attempts=attempt)
 
@@ -472,6 +504,8 @@ class _Reporter:
 
     def final(self, state: State, *, attempts: int, cache_hit: bool = False) -> State:
         state.timestamp = self.run.end_time = datetime.now(UTC)
+        details = state.state_details
+        details.task_run_id, details.flow_run_id = self.run.id, self.run.flow_run_id
         self.live.state = state
         name = _RECORDED_NAMES.get(state.name) or state.type.value.title()
         error = None if state.type is StateType.COMPLETED else state_message(state)

@@ -89,15 +89,16 @@ def _load(spec: RunSpec) -> Any:
     return flow.__get__(pickle.loads(base64.b64decode(spec.bound_instance)))
 
 
-def _run_name(flow: Any, spec: RunSpec, parameters: dict[str, Any]) -> str:
+def _run_name(flow: Any, spec: RunSpec, flow_run: FlowRun) -> str:
     """The run's name: the one it has, else the flow's flow_run_name for these parameters,
     else one made from its id (``nimble-otter``), as Prefect names every run."""
     from dockyard.core.names import friendly_run_name
+    from dockyard.engine.flows import render_run_name
 
     if spec.name is not None:
         return spec.name
     try:
-        return flow.render_flow_run_name(parameters) or friendly_run_name(spec.run_id)
+        return render_run_name(flow, flow_run) or friendly_run_name(spec.run_id)
     except Exception as exc:  # a bad template must not stop the run
         print(f"dockyard: flow_run_name could not be rendered: {exc}", file=sys.stderr, flush=True)
         return friendly_run_name(spec.run_id)
@@ -129,8 +130,8 @@ def run(spec: RunSpec, report: Reporter) -> int:
         retry = not isinstance(exc, ParameterError)
         report.result(RunState.FAILED, error=str(exc), retry=retry)
         return 1
-    name = _run_name(flow, spec, params)
-    flow_run = _flow_run(spec, name, params)
+    flow_run = _flow_run(spec, None, params)
+    name = flow_run.name = _run_name(flow, spec, flow_run)
     if spec.hook:
         from dockyard.execution.inprocess import run_hooks
 
@@ -173,9 +174,9 @@ def _attempt(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter) -> i
 
 def _scope(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter) -> Any:
     """The flow run's scope: task runs recorded for the serve process, cache, API access."""
-    from dockyard.engine.caching import ResultStore
     from dockyard.engine.context import ApiAccess, TaskRunRecorder
     from dockyard.engine.flows import flow_run_scope
+    from dockyard.engine.results import ResultStore
 
     api = ApiAccess(spec.api_url, spec.api_token) if spec.api_url else None
     return flow_run_scope(

@@ -25,9 +25,9 @@ from dockyard.core.flows import FlowDefinition
 from dockyard.core.names import friendly_run_name
 from dockyard.core.outcomes import Failed, Running, State, state_message
 from dockyard.core.states import FlowRun
-from dockyard.engine.caching import ResultStore
-from dockyard.engine.flows import flow_run_scope, state_of
+from dockyard.engine.flows import flow_run_scope, render_run_name, state_of
 from dockyard.engine.logs import flow_run_logger, show_run_logs
+from dockyard.engine.results import ResultStore
 
 logger = logging.getLogger("dockyard.flows")
 hook_logger = logging.getLogger("dockyard.hooks")
@@ -109,9 +109,9 @@ def bind_arguments(
 def new_run(flow: FlowDefinition[..., Any], parameters: dict[str, Any]) -> FlowRun:
     """A ``FlowRun`` with validated parameters and its rendered name."""
     validated = flow.validate_parameters(parameters)
-    run_id = uuid.uuid4().hex
-    name = flow.render_flow_run_name(validated) or friendly_run_name(run_id)
-    return FlowRun(id=run_id, name=name, deployment=None, parameters=validated)
+    flow_run = FlowRun(id=uuid.uuid4().hex, name=None, deployment=None, parameters=validated)
+    flow_run.name = render_run_name(flow, flow_run) or friendly_run_name(flow_run.id)
+    return flow_run
 
 
 # ── attempts and retries ───────────────────────────────────────────────────────────
@@ -136,11 +136,12 @@ def run_sync(flow: FlowDefinition[..., Any], flow_run: FlowRun, return_state: bo
         flow_run = _start_attempt(flow, flow_run, attempt)
         with _attempt_state() as outcome:
             with flow_run_scope(flow, flow_run, results=script_results()):
-                outcome.state = state_of(call_fn(flow, flow_run.parameters))
+                outcome.returned(call_fn(flow, flow_run.parameters))
         if _done(flow, flow_run, outcome.state):
             break
         time.sleep(flow.retry_delay_for(flow_run.attempt))
-    return outcome.state if return_state else outcome.state.result()
+    outcome.state.state_details.flow_run_id = flow_run.id
+    return outcome.state if return_state else outcome.result()
 
 
 async def run_async(
@@ -152,15 +153,29 @@ async def run_async(
         flow_run = _start_attempt(flow, flow_run, attempt)
         with _attempt_state() as outcome:
             with flow_run_scope(flow, flow_run, results=script_results()):
-                outcome.state = state_of(await invoke(flow.fn, flow_run.parameters))
+                outcome.returned(await invoke(flow.fn, flow_run.parameters))
         if _done(flow, flow_run, outcome.state):
             break
         await asyncio.sleep(flow.retry_delay_for(flow_run.attempt))
-    return outcome.state if return_state else outcome.state.result()
+    outcome.state.state_details.flow_run_id = flow_run.id
+    return outcome.state if return_state else outcome.result()
 
 
 class _Outcome:
+    """How an attempt ended: the state, and what the flow returned (if it returned)."""
+
     state: State
+    value: Any = None
+    from_value = False
+
+    def returned(self, value: Any) -> None:
+        self.state = state_of(value)
+        self.value, self.from_value = value, not isinstance(value, State)
+
+    def result(self) -> Any:
+        """What calling the flow gives: what it returned, unless that was a State or it
+        raised (then the state's result, which raises a failure), as in Prefect 3."""
+        return self.value if self.from_value else self.state.result()
 
 
 @contextlib.contextmanager

@@ -7,11 +7,11 @@ from typing import Any
 
 from dockyard.engine.context import flow_run_context
 
-ATTRIBUTES = ["flow_run_id", "id", "name", "parameters"]
+__all__ = ["flow_run_id", "id", "name", "parameters", "version"]  # noqa: F822
 
 
 def __getattr__(name: str) -> Any:
-    if name not in ATTRIBUTES:
+    if name not in __all__:
         raise AttributeError(f"dockyard.runtime.deployment has no attribute {name!r}")
     ctx = flow_run_context()
     root = ctx.root if ctx is not None else None
@@ -21,5 +21,6 @@ def __getattr__(name: str) -> Any:
     values: dict[str, Any] = {
         "id": deployment, "name": deployment.split("/", 1)[-1],
         "parameters": dict(root.deployment_parameters), "flow_run_id": root.flow_run.id,
+        "version": None,
     }  # fmt: skip
     return values[name]

@@ -7,16 +7,18 @@ from typing import Any
 
 from dockyard.engine.context import flow_run_context
 
-ATTRIBUTES = [
-    "api_url", "deployment_id", "deployment_name", "flow_name", "id", "name", "parameters",
-    "parent_flow_run_id", "run_count", "scheduled_start_time", "tags",
+__all__ = [  # noqa: F822 (module attributes made by __getattr__)
+    "api_url", "deployment_id", "deployment_name", "flow_name", "id", "job_variables", "name",
+    "parameters", "parent_deployment_id", "parent_flow_run_id", "root_flow_run_id",
+    "run_count", "scheduled_start_time", "tags", "ui_url",
 ]  # fmt: skip
+_EMPTY: dict[str, Any] = {"tags": [], "parameters": {}, "job_variables": {}}
 
 
 def _value(attribute: str) -> Any:
     ctx = flow_run_context()
     if ctx is None:
-        return [] if attribute == "tags" else {} if attribute == "parameters" else None
+        return _EMPTY.get(attribute)
     run, deployment = ctx.flow_run, ctx.root.flow_run.deployment
     top = ctx.parent is None  # a subflow run has no deployment of its own
     values: dict[str, Any] = {
@@ -27,11 +29,13 @@ def _value(attribute: str) -> Any:
         "deployment_name": deployment.split("/", 1)[-1] if deployment and top else None,
         "parent_flow_run_id": ctx.parent.flow_run.id if ctx.parent is not None else None,
         "api_url": ctx.root.api.url if ctx.root.api is not None else None,
+        "ui_url": None, "job_variables": {}, "parent_deployment_id": None,
+        "root_flow_run_id": ctx.root.flow_run.id,
     }  # fmt: skip
     return values[attribute]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in ATTRIBUTES:
+    if name not in __all__:
         raise AttributeError(f"dockyard.runtime.flow_run has no attribute {name!r}")
     return _value(name)

@@ -7,11 +7,11 @@ from typing import Any
 
 from dockyard.engine.context import task_run_context
 
-ATTRIBUTES = ["id", "name", "parameters", "run_count", "tags", "task_name"]
+__all__ = ["id", "name", "parameters", "run_count", "tags", "task_name"]  # noqa: F822
 
 
 def __getattr__(name: str) -> Any:
-    if name not in ATTRIBUTES:
+    if name not in __all__:
         raise AttributeError(f"dockyard.runtime.task_run has no attribute {name!r}")
     ctx = task_run_context()
     if ctx is None:
