@@ -128,7 +128,8 @@ class Deployment:
         *,
         slot_variant: str | None = None,
     ) -> NewRun:
-        """A run of this deployment (its name is rendered by the run's child, as in Prefect)."""
+        """A run of this deployment, with its tags (its name is rendered by the run's child,
+        as in Prefect)."""
         return NewRun(
             deployment=self.full_name,
             flow_name=self.flow_name,
@@ -139,6 +140,7 @@ class Deployment:
             retry_delay_seconds=self.retry_delay(1),
             slot_variant=slot_variant,
             state=state,
+            tags=tuple(self.tags),
         )
 
     def slot_parameters(self, schedule_parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,8 @@ class RunRecord:
     """The serve process (its lease) that started the current attempt."""
     process: str | None = None
     """That attempt's process identity (JSON), so a later start can find what it left."""
+    tags: tuple[str, ...] = ()
+    """The deployment's tags at creation, those given to an ad-hoc run, or as set since."""
 
     @property
     def duration_seconds(self) -> float | None:
@@ -96,6 +98,7 @@ class RunRecord:
     def from_row(cls, row: Mapping[Any, Any]) -> RunRecord:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["state"] = RunState(values["state"])
+        values["tags"] = tuple(values["tags"] or ())
         return cls(**values)
 
 
@@ -137,6 +140,7 @@ class NewRun:
     slot_variant: str | None = None
     """For ``claim_slot``: the variant part of its slot key (see ``slot_key``)."""
     id: str | None = None
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.id is None:

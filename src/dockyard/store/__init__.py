@@ -1,4 +1,4 @@
-"""dockyard's state: deployments, runs, slots and logs in one SQL database.
+"""dockyard's state: deployments, runs, slots, logs and task runs in one SQL database.
 
 ``open_store(path_or_url)`` returns a :class:`SqlStateStore` (``sql.py``); everything it
 returns is a plain frozen record from ``records.py``. SQL lives only in this package:
@@ -27,6 +27,7 @@ from dockyard.core.records import (
     NewRun,
     RunRecord,
     StateEvent,
+    TaskRunRecord,
     slot_key,
 )
 from dockyard.errors import StateStoreError
@@ -44,6 +45,7 @@ __all__ = [
     "RunRecord",
     "SqlStateStore",
     "StateEvent",
+    "TaskRunRecord",
     "open_store",
     "slot_key",
 ]

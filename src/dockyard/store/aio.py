@@ -15,7 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from dockyard.core.records import DeploymentRecord, LogLine, NewRun, RunRecord, StateEvent
+from dockyard.core.records import (
+    DeploymentRecord,
+    LogLine,
+    NewRun,
+    RunRecord,
+    StateEvent,
+    TaskRunRecord,
+)
 from dockyard.core.states import RunState
 from dockyard.store.base import StateStore
 
@@ -141,6 +148,15 @@ class AsyncStore:
 
     async def state_history(self, run_id: str) -> list[StateEvent]:
         return await self._call(self.store.state_history, run_id)
+
+    async def set_run_tags(self, run_id: str, tags: Sequence[str]) -> RunRecord:
+        return await self._call(self.store.set_run_tags, run_id, list(tags))
+
+    async def save_task_runs(self, run_id: str, records: Sequence[TaskRunRecord]) -> None:
+        await self._call(self.store.save_task_runs, run_id, list(records))
+
+    async def task_runs(self, run_id: str) -> list[TaskRunRecord]:
+        return await self._call(self.store.task_runs, run_id)
 
     async def runs_in_states(
         self, states: Iterable[RunState], *, light: bool = False

@@ -12,12 +12,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockyard.core.records import DeploymentRecord, LogLine, NewRun, RunRecord, StateEvent
+from dockyard.core.records import (
+    DeploymentRecord,
+    LogLine,
+    NewRun,
+    RunRecord,
+    StateEvent,
+    TaskRunRecord,
+)
 from dockyard.core.states import RunState
 
 
 class StateStore(Protocol):
-    """Deployments, runs, slots and logs. Unknown names raise ``NotFoundError``; database
+    """Deployments, runs, slots, logs and task runs. Unknown names raise ``NotFoundError``; database
     failures raise one-line ``StateStoreError``; datetimes are aware UTC."""
 
     database: str
@@ -100,6 +107,19 @@ class StateStore(Protocol):
     ) -> int: ...
 
     def state_history(self, run_id: str) -> list[StateEvent]: ...
+
+    def set_run_tags(self, run_id: str, tags: Sequence[str]) -> RunRecord:
+        """Replace the run's tags (each kept once, in the order given)."""
+        ...
+
+    def save_task_runs(self, run_id: str, records: Sequence[TaskRunRecord]) -> None:
+        """Store task runs of the run (``record.run_id`` must be ``run_id``); one whose id
+        is already stored for the run replaces it."""
+        ...
+
+    def task_runs(self, run_id: str) -> list[TaskRunRecord]:
+        """The run's task runs, in the order they started (those never started last)."""
+        ...
 
     def runs_in_states(self, states: Iterable[RunState], *, light: bool = False) -> list[RunRecord]:
         """Runs in these states, oldest scheduled first; ``light`` leaves out parameters,

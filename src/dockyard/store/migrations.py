@@ -104,10 +104,34 @@ def _v3_run_owner_and_process(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN process TEXT")
 
 
+def _v4_run_tags_and_task_runs(conn: Connection) -> None:
+    """Version 4: runs.tags (JSON list) and the task_runs table (a flow run's task runs)."""
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN tags JSON NOT NULL DEFAULT '[]'")
+    md = sa.MetaData()
+    sa.Table("runs", md, sa.Column("id", sa.String(64), primary_key=True))  # the FK's target
+    task_runs = sa.Table(
+        "task_runs",
+        md,
+        sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("task_key", sa.String(200), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("started_at", UTCDateTime),
+        sa.Column("ended_at", UTCDateTime),
+        sa.Column("error", sa.Text),
+        sa.Column("cache_hit", sa.Boolean, nullable=False),
+        sa.Column("flow_attempt", sa.Integer, nullable=False),
+    )
+    task_runs.create(conn)
+
+
 STEPS: list[Step] = [
     _v1_initial,
     _v2_code_revision_and_log_truncated,
     _v3_run_owner_and_process,
+    _v4_run_tags_and_task_runs,
 ]
 CURRENT_VERSION = len(STEPS)
 

@@ -96,6 +96,8 @@ runs = sa.Table(
     # Added by migration 3.
     sa.Column("owner", sa.String(100)),
     sa.Column("process", sa.Text),
+    # Added by migration 4.
+    sa.Column("tags", sa.JSON, nullable=False, server_default="[]"),
 )
 
 run_states = sa.Table(
@@ -126,6 +128,23 @@ run_logs = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("stream", sa.String(10), nullable=False),
     sa.Column("line", sa.Text, nullable=False),
+)
+
+# Added by migration 4: the task runs a flow run's process reported, one row per task run.
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("task_key", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Column("cache_hit", sa.Boolean, nullable=False),
+    sa.Column("flow_attempt", sa.Integer, nullable=False),
 )
 
 sa.Index("ix_runs_deployment_created_at", runs.c.deployment, runs.c.created_at)
@@ -178,11 +197,20 @@ def insert_run(conn: Connection, new: NewRun, now: datetime, key: str | None) ->
             created_at=now, started_at=None, ended_at=None, attempt=1, retries=new.retries,
             retry_delay_seconds=new.retry_delay_seconds, error=None, result=None,
             slot_key=key, pid=None, code_revision=None, log_lines=0, log_truncated=0, owner=None,
-            process=None,
+            process=None, tags=unique_tags(new.tags),
             updated_at=now,
         )
     )  # fmt: skip
     insert_event(conn, new.run_id, RunState(new.state), now, new.message)
+
+
+def unique_tags(tags: Iterable[str]) -> list[str]:
+    """A run's tags as stored: strings, each once, in the order first given."""
+    tags = list(tags)
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise ValueError(f"a run's tags are strings, not {type(tag).__name__} ({tag!r})")
+    return list(dict.fromkeys(tags))
 
 
 def run_filters(

@@ -27,6 +27,7 @@ from dockyard.core.records import (
     NewRun,
     RunRecord,
     StateEvent,
+    TaskRunRecord,
     slot_key,
 )
 from dockyard.core.states import RunState, can_transition
@@ -46,7 +47,9 @@ from dockyard.store.schema import (
     run_states,
     runs,
     slots,
+    unique_tags,
 )
+from dockyard.store.task_runs import select_task_runs, upsert_task_runs
 
 HINT = "set --state or DOCKYARD_STATE to a writable path"
 _TRANSITION_FIELDS = frozenset(
@@ -78,7 +81,7 @@ def _file_id(path: Path) -> tuple[int, int] | None:
 
 
 class SqlStateStore:
-    """Deployments, runs, slots and logs in one SQL database (see ``open_store``).
+    """Deployments, runs, slots, logs and task runs in one SQL database (see ``open_store``).
 
     Methods are synchronous (call them with ``asyncio.to_thread``), take and return aware
     UTC datetimes, raise :class:`NotFoundError` for unknown deployments and runs, and wrap
@@ -419,6 +422,30 @@ class SqlStateStore:
                        message=r["message"])
             for r in rows
         ]  # fmt: skip
+
+    def set_run_tags(self, run_id: str, tags: Sequence[str]) -> RunRecord:
+        """Replace the run's tags (each kept once, in the order given)."""
+        values = unique_tags(tags)
+        with self._tx(write=True) as conn:
+            require_run(conn, run_id)
+            conn.execute(runs.update().where(runs.c.id == run_id).values(tags=values))
+            return require_run(conn, run_id)
+
+    # -- task runs --------------------------------------------------------------------------
+
+    def save_task_runs(self, run_id: str, records: Sequence[TaskRunRecord]) -> None:
+        """Store the run's task runs; one with an id already stored replaces it."""
+        with self._tx(write=True) as conn:
+            require_run(conn, run_id)
+            upsert_task_runs(conn, run_id, records)
+
+    def task_runs(self, run_id: str) -> list[TaskRunRecord]:
+        """The run's task runs in the order they started (those not started last)."""
+        with self._tx() as conn:
+            found = select_task_runs(conn, run_id)
+            if not found:
+                require_run(conn, run_id)
+        return found
 
     def runs_in_states(self, states: Iterable[RunState], *, light: bool = False) -> list[RunRecord]:
         """All runs in these states, oldest scheduled first (for recovery at start-up).
