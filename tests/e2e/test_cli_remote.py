@@ -165,8 +165,10 @@ def test_run_watch_streams_and_exits_0_when_completed(server: Server) -> None:
     assert lines[-1] == f"run {run_id} ended Completed"
 
     listed = dockyard("run", "ls", "--deployment", "hello/hello", url=server.url)
-    assert re.search(rf"{run_id[:8]}\s+hello/hello\s+-\s+Completed", listed.stdout), listed.stdout
     shown = json.loads(dockyard("run", "inspect", run_id[:8], "--json", url=server.url).stdout)
+    assert re.fullmatch(r"[a-z]+-[a-z]+", shown["name"])  # named from its id, as in Prefect
+    pattern = rf"{run_id[:8]}\s+hello/hello\s+{shown['name']}\s+Completed"
+    assert re.search(pattern, listed.stdout), listed.stdout
     assert shown["parameters"] == {"name": "dock", "count": 3}  # coerced by the server
 
 

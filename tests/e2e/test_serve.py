@@ -47,7 +47,7 @@ def test_hello_world_runs_complete_with_prefixed_output(tmp_path):
         assert served.wait_exit() == 0
     runs = served.completed()
     out = served.output()
-    assert f"[hello-world/hello-world {runs[0].id[:8]}] Hello world from dockyard!" in out
+    assert f"[hello-world/hello-world {runs[0].name}] Hello world from dockyard!" in out
     assert all(r.trigger == "schedule" and r.attempt == 1 for r in runs)
     slots = [r.scheduled_at for r in served.runs()]
     assert len(slots) == len(set(slots))  # no slot ran twice

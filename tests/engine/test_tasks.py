@@ -374,3 +374,24 @@ def test_task_hooks_and_log_prints(capfd):
     captured = capfd.readouterr()
     assert "Task run 'talk-0' - hello from a task" in captured.err
     assert "hello from a task" not in captured.out
+
+
+def test_awaited_async_tasks_run_in_the_flows_event_loop():
+    limit = {"now": 0, "max": 0}
+
+    @task
+    async def fetch(n: int, gate: asyncio.Semaphore) -> int:
+        async with gate:  # created by the flow: only usable in the flow's own loop
+            limit["now"] += 1
+            limit["max"] = max(limit["max"], limit["now"])
+            await asyncio.sleep(0.01)
+            limit["now"] -= 1
+        return n
+
+    @flow
+    async def pipeline() -> list[int]:
+        gate = asyncio.Semaphore(3)
+        return await asyncio.gather(*(fetch(n, gate) for n in range(12)))
+
+    assert asyncio.run(pipeline()) == list(range(12))
+    assert limit["max"] == 3  # all twelve started at once; the semaphore held them to 3

@@ -84,6 +84,12 @@ class FlowRun:
     attempt: int = 1
     scheduled_at: datetime | None = None
     tags: tuple[str, ...] = ()
+    trigger: str | None = None
+
+    @property
+    def auto_scheduled(self) -> bool:
+        """Whether a schedule created the run (Prefect's ``flow_run.auto_scheduled``)."""
+        return self.trigger in ("schedule", "catchup")
 
     @property
     def run_count(self) -> int:

@@ -10,17 +10,15 @@ outside any flow run runs the same way on its own (nothing is recorded).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import ctypes
-import functools
 import inspect
 import logging
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,9 +56,6 @@ from dockyard.errors import UpstreamTaskError
 logger = logging.getLogger("dockyard.task_runs")
 _fallback_runner: ThreadPoolTaskRunner | None = None
 _fallback_lock = threading.Lock()
-_async_threads: concurrent.futures.ThreadPoolExecutor | None = None
-ASYNC_TASK_THREADS = 256
-"""At most this many awaited async task runs at once in one process."""
 
 
 def _no_results() -> results.ResultStore | None:
@@ -140,11 +135,9 @@ async def _awaitable(
     flow_ctx: FlowRunContext | None,
     return_state: bool,
 ) -> Any:
-    # The attempt loop is the sync one, on a thread with its own event loop for the body;
-    # awaited tasks all start at once (``asyncio.gather`` of many), as in Prefect.
-    context = contextvars.copy_context()
-    call = functools.partial(context.run, run_task, task, run, parameters, wait_for, flow_ctx)
-    state = await asyncio.get_running_loop().run_in_executor(_async_pool(), call)
+    # In the caller's event loop, as in Prefect: the task may share its asyncio objects
+    # (locks, semaphores, clients), and gathered tasks all run at once.
+    state = await run_task_async(task, run, parameters, wait_for, flow_ctx)
     return state if return_state else state.result()
 
 
@@ -225,17 +218,6 @@ def _iterable(value: Any) -> bool:
     return True
 
 
-def _async_pool() -> concurrent.futures.ThreadPoolExecutor:
-    """The threads awaited async tasks run on (their bodies on each thread's own loop)."""
-    global _async_threads
-    with _fallback_lock:
-        if _async_threads is None:
-            _async_threads = concurrent.futures.ThreadPoolExecutor(
-                max_workers=ASYNC_TASK_THREADS, thread_name_prefix="dockyard-async-task"
-            )
-        return _async_threads
-
-
 def _fallback() -> ThreadPoolTaskRunner:
     """The runner of tasks submitted outside any flow run."""
     global _fallback_runner
@@ -286,15 +268,63 @@ def run_task(
     live: _LiveState | None = None,
 ) -> State:
     """Run one task run to its final state (never raises an ``Exception`` of the task)."""
-    live = live or _LiveState()
-    report = _Reporter(run, flow_ctx, live)
+    report, ctx = _prepare(task, run, parameters, wait_for, flow_ctx, live)
+    if isinstance(ctx, State):
+        return ctx
+    with in_task_run(ctx), prints_logged(ctx, task.log_prints):
+        steps = _steps(task, ctx, report)
+        try:
+            step = next(steps)
+            while True:
+                if step is None:
+                    step = steps.send(_one_attempt(task, ctx))
+                else:
+                    time.sleep(step)
+                    step = steps.send(None)
+        except StopIteration as done:
+            return done.value
+
+
+async def run_task_async(
+    task: TaskDefinition[..., Any],
+    run: TaskRun,
+    parameters: dict[str, Any],
+    wait_for: Any,
+    flow_ctx: FlowRunContext | None,
+) -> State:
+    """``run_task`` for an async task awaited in an event loop: attempts run in that loop."""
+    report, ctx = _prepare(task, run, parameters, wait_for, flow_ctx, None)
+    if isinstance(ctx, State):
+        return ctx
+    with in_task_run(ctx), prints_logged(ctx, task.log_prints):
+        steps = _steps(task, ctx, report)
+        try:
+            step = next(steps)
+            while True:
+                if step is None:
+                    step = steps.send(await _one_attempt_async(task, ctx))
+                else:
+                    await asyncio.sleep(step)
+                    step = steps.send(None)
+        except StopIteration as done:
+            return done.value
+
+
+def _prepare(
+    task: TaskDefinition[..., Any],
+    run: TaskRun,
+    parameters: dict[str, Any],
+    wait_for: Any,
+    flow_ctx: FlowRunContext | None,
+    live: _LiveState | None,
+) -> tuple[_Reporter, TaskRunContext | State]:
+    """The reporter and the task run's context, or the NotReady state of a blocked run."""
+    report = _Reporter(run, flow_ctx, live or _LiveState())
     upstream = _resolve_upstream(parameters, wait_for)
     if isinstance(upstream, State):
-        return report.final(upstream, attempts=0)
+        return report, report.final(upstream, attempts=0)
     run.parameters = upstream
-    ctx = TaskRunContext(task, run, upstream, flow_ctx)
-    with in_task_run(ctx), prints_logged(ctx, task.log_prints):
-        return _attempts(task, ctx, report)
+    return report, TaskRunContext(task, run, upstream, flow_ctx)
 
 
 def _resolve_upstream(parameters: dict[str, Any], wait_for: Any) -> dict[str, Any] | State:
@@ -332,10 +362,13 @@ def _resolve_upstream(parameters: dict[str, Any], wait_for: Any) -> dict[str, An
     return resolved
 
 
-def _attempts(task: TaskDefinition[..., Any], ctx: TaskRunContext, report: _Reporter) -> State:
+def _steps(
+    task: TaskDefinition[..., Any], ctx: TaskRunContext, report: _Reporter
+) -> Generator[float | None, State | None, State]:
+    """The attempts of one task run, whoever drives them: it yields None for "run an
+    attempt and send me its state", or seconds to sleep; it returns the final state."""
     run_log = run_logger_for(ctx)
-    policy = caching.policy_of(task)
-    key = _cache_key(policy, ctx)
+    key = _cache_key(caching.policy_of(task), ctx)
     store = (
         ctx.flow_run_context.root.results
         if ctx.flow_run_context is not None
@@ -351,7 +384,8 @@ def _attempts(task: TaskDefinition[..., Any], ctx: TaskRunContext, report: _Repo
         attempt += 1
         ctx.task_run.run_count = attempt
         report.running(attempt)
-        state = _one_attempt(task, ctx)
+        state = yield None
+        assert state is not None
         if state.is_completed() or not _should_retry(task, ctx, state, attempt):
             break
         delay = _jittered(task.retry_delay_for(attempt), task.retry_jitter_factor)
@@ -360,7 +394,7 @@ def _attempts(task: TaskDefinition[..., Any], ctx: TaskRunContext, report: _Repo
             "Retry %d/%d will start %g second(s) from now",
             state_message(state), attempt, task.retries, delay,
         )  # fmt: skip
-        time.sleep(delay)
+        yield delay
     if state.is_completed():
         if key is not None and store is not None:
             store.put(key, state.data, task.cache_expiration)
@@ -410,6 +444,18 @@ def _one_attempt(task: TaskDefinition[..., Any], ctx: TaskRunContext) -> State:
     try:
         value = _invoke(task, ctx.parameters)
     except TaskTimedOut:
+        return _timed_out(task)
+    except Exception as exc:
+        return Failed(f"Task run encountered an exception {type(exc).__name__}: {exc}", data=exc)
+    return value if isinstance(value, State) else Completed(data=value)
+
+
+async def _one_attempt_async(task: TaskDefinition[..., Any], ctx: TaskRunContext) -> State:
+    try:
+        value = await asyncio.wait_for(call_with(task.fn, ctx.parameters), task.timeout_seconds)
+    except TimeoutError as exc:
+        if task.timeout_seconds is None:
+            return Failed(f"Task run encountered an exception TimeoutError: {exc}", data=exc)
         return _timed_out(task)
     except Exception as exc:
         return Failed(f"Task run encountered an exception {type(exc).__name__}: {exc}", data=exc)
@@ -473,7 +519,7 @@ def _hooks(task: TaskDefinition[..., Any], kind: str, ctx: TaskRunContext, state
         try:
             result = hook(task, ctx.task_run, state)
             if inspect.isawaitable(result):
-                asyncio.run(result)  # type: ignore[arg-type]
+                _complete(result)
         except Exception:
             logger.exception(
                 "on_%s hook %s of task %r failed",
@@ -481,6 +527,18 @@ def _hooks(task: TaskDefinition[..., Any], kind: str, ctx: TaskRunContext, state
                 getattr(hook, "__qualname__", hook),
                 task.name,
             )
+
+
+def _complete(awaitable: Any) -> None:
+    """Run an async hook to its end, also from inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(awaitable)
+        return
+    worker = threading.Thread(target=asyncio.run, args=(awaitable,), name="dockyard-hook")
+    worker.start()
+    worker.join()
 
 
 # ── reporting ──────────────────────────────────────────────────────────────────────

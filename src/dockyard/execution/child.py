@@ -113,6 +113,7 @@ def _flow_run(spec: RunSpec, name: str | None, parameters: dict[str, Any]) -> Fl
         attempt=spec.attempt,
         scheduled_at=spec.scheduled_at,
         tags=spec.tags,
+        trigger=spec.trigger,
     )
 
 

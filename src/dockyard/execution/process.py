@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dockyard.core.records import TaskRunRecord
 from dockyard.execution.environment import child_environment
 from dockyard.execution.leftovers import RUN_ID_ENV, ProcessIdentity, identify, kill_leftovers
 from dockyard.execution.spec import (
@@ -29,6 +30,7 @@ from dockyard.execution.spec import (
     RunOutcome,
     RunSpec,
 )
+from dockyard.execution.task_run_file import read_task_runs, task_runs_path
 from dockyard.execution.workdir import PREFIX as WORK_DIR_PREFIX
 
 MAX_LINE = 16_384
@@ -55,6 +57,8 @@ class RunProcess:
     spec_path: Path
     result_path: Path
     started_path: Path
+    task_runs_path: Path
+    attempt: int = 1
     readers: list[asyncio.Task[None]] = field(default_factory=list)
     _identity: ProcessIdentity | None = None
     _pidfd: int | None = None
@@ -108,7 +112,10 @@ class RunProcess:
                 if transport is not None:
                     transport.close()
         data = _read_json(self.result_path)
-        return RunOutcome(code, ChildResult.from_json(data) if data else None)
+        task_runs = await asyncio.to_thread(
+            read_task_runs, self.task_runs_path, self.run_id, self.attempt
+        )
+        return RunOutcome(code, ChildResult.from_json(data) if data else None, task_runs)
 
     def started(self) -> ChildStarted | None:
         """What the child reported before running the flow, once it has."""
@@ -129,7 +136,7 @@ class RunProcess:
         self.signal_group(signal.SIGKILL)
 
     def cleanup(self) -> None:
-        for path in (self.spec_path, self.result_path, self.started_path):
+        for path in (self.spec_path, self.result_path, self.started_path, self.task_runs_path):
             path.unlink(missing_ok=True)
         if self._pidfd is not None:
             with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: no loop
@@ -185,17 +192,35 @@ class SubprocessExecutor:
         return await asyncio.to_thread(kill_leftovers, run_id, ProcessIdentity.from_json(identity))
 
     def reported(self, identity: str | None) -> ChildResult | None:
-        known = ProcessIdentity.from_json(identity)
-        if known is None or not known.result:
+        path = _result_path(identity)
+        if path is None:
             return None
-        path = Path(known.result)
-        if not path.parent.name.startswith(WORK_DIR_PREFIX) or not path.name.endswith(".json"):
-            return None  # only ever a result file in a run directory
         data = _read_json(path)
         try:
             return ChildResult.from_json(data) if data else None
         except (KeyError, ValueError):
             return None
+
+    def reported_task_runs(
+        self, identity: str | None, run_id: str, attempt: int
+    ) -> tuple[TaskRunRecord, ...]:
+        """The task runs an attempt of a serve process that died had reported."""
+        path = _result_path(identity)
+        return read_task_runs(task_runs_path(path), run_id, attempt) if path else ()
+
+
+_RESULT = ".result.json"
+
+
+def _result_path(identity: str | None) -> Path | None:
+    """Where the attempt named by ``identity`` wrote its result: only ever in a run directory."""
+    known = ProcessIdentity.from_json(identity)
+    if known is None or not known.result:
+        return None
+    path = Path(known.result)
+    if not path.parent.name.startswith(WORK_DIR_PREFIX) or not path.name.endswith(_RESULT):
+        return None
+    return path
 
 
 async def start_run(
@@ -203,17 +228,20 @@ async def start_run(
 ) -> RunProcess:
     """Write the spec and start ``python -m dockyard.execution.child`` for it."""
     spec_path = work_dir / f"{spec.key}.spec.json"
-    result_path = work_dir / f"{spec.key}.result.json"
+    result_path = work_dir / f"{spec.key}{_RESULT}"
     started_path = work_dir / f"{spec.key}.started.json"
+    tasks_path = task_runs_path(result_path)
     result_path.unlink(missing_ok=True)
     started_path.unlink(missing_ok=True)
     envelope = {
         "spec": spec.to_json(),
         "result_path": str(result_path),
         "started_path": str(started_path),
+        "task_runs_path": str(tasks_path),
         "parent_pid": os.getpid(),
     }
     _write_private(spec_path, json.dumps(envelope, default=str))
+    _write_private(tasks_path, "")  # the child appends to it: private from the start
     child_env = child_environment({**(env or {}), "PYTHONUNBUFFERED": "1", RUN_ID_ENV: spec.run_id})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -227,7 +255,9 @@ async def start_run(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
-    handle = RunProcess(process, spec.run_id, spec_path, result_path, started_path)
+    handle = RunProcess(
+        process, spec.run_id, spec_path, result_path, started_path, tasks_path, spec.attempt
+    )
     known = identify(process.pid)
     handle._identity = replace(known, result=str(result_path)) if known else None
     handle._pidfd = _pidfd(process.pid)

@@ -53,6 +53,8 @@ class RunSpec:
     """A token valid for this run only, while it is active (never put in the environment)."""
     results_dir: str | None = None
     """Where cached task results live (shared by the runs of one state)."""
+    trigger: str | None = None
+    """What created the run: "schedule", "catchup", "api", ... (``flow_run.auto_scheduled``)."""
 
     @property
     def key(self) -> str:
