@@ -23,7 +23,7 @@ from typing import Any
 from dockyard.core import parameters as _params
 from dockyard.core.flows import FlowDefinition
 from dockyard.core.names import friendly_run_name
-from dockyard.core.outcomes import Failed, Running, State, state_message
+from dockyard.core.outcomes import Failed, Running, State, describe, state_message
 from dockyard.core.states import FlowRun
 from dockyard.engine.flows import flow_run_scope, render_run_name, state_of
 from dockyard.engine.logs import flow_run_logger, show_run_logs
@@ -204,8 +204,7 @@ def _done(flow: FlowDefinition[..., Any], flow_run: FlowRun, state: State) -> bo
     """Run the hooks of a final attempt; False when the attempt failed and may be retried."""
     final = not state.is_failed() or flow_run.attempt > flow.retries
     if final:
-        message = f"({state_message(state)!r})" if state.is_failed() else "()"
-        flow_run_logger(flow, flow_run).info("Finished in state %s%s", state.name, message)
+        flow_run_logger(flow, flow_run).info("Finished in state %s", describe(state))
     if not state.is_failed():
         if state.is_completed():
             run_hooks(flow, "completion", flow_run, state)
