@@ -5,8 +5,9 @@ fields). Every script runs in a real subprocess, in a fresh directory with its o
 a deadline; served ones run under a real ``dockyard serve`` and are driven through its HTTP
 API. Calls to public HTTP APIs are answered offline by tests/corpus/offline/sitecustomize.py.
 
-An entry with ``xfail = "…"`` records the first error dockyard gives today; such a test is
-expected to fail until that feature lands. ``DOCKYARD_CORPUS_STRICT=1`` ignores those marks.
+An entry with ``xfail = "…"`` names a Prefect feature dockyard does not support; its test must
+fail (a strict xfail: one that passes fails the run, so the mark goes when the feature lands).
+``DOCKYARD_CORPUS_STRICT=1`` ignores those marks.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _cases() -> Iterator[Any]:
     for entry in ENTRIES:
         marks = []
         if entry.get("xfail") and not strict:
-            marks.append(pytest.mark.xfail(reason=entry["xfail"], strict=False))
+            marks.append(pytest.mark.xfail(reason=entry["xfail"], strict=True))
         yield pytest.param(entry, id=entry["name"], marks=marks)
 
 
