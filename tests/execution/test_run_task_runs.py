@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import stat
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from dockyard.execution.workdir import PREFIX
 from tests.helpers import FLOWS
 
 WAIT_SECONDS = 60.0
-RUN_ID = "0123456789abcdef0123456789abcdef"
+RUN_ID = uuid.uuid4().hex
+"""Unique per test session: ending a run kills every process marked with its id, and
+parallel test sessions must not kill each other's runs."""
 
 
 def spec(flow: str, attempt: int = 1, **parameters: Any) -> RunSpec:
