@@ -8,6 +8,8 @@ Counters live as long as the process (never reset on reload or reconcile).
 from __future__ import annotations
 
 import contextlib
+from collections import Counter as Tally
+from collections.abc import Iterable
 from datetime import datetime
 
 from prometheus_client import (
@@ -22,8 +24,11 @@ from prometheus_client import (
 )
 
 from dockyard._version import __version__
+from dockyard.core.records import TASK_RUN_STATES
 
 MISSED_REASONS = ("overlap", "downtime", "paused", "limit")
+OTHER_STATE = "other"
+"""The ``state`` of a task run whose state is none of ``TASK_RUN_STATES`` (labels stay bounded)."""
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
 LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -40,6 +45,12 @@ class Metrics:
         self.runs_total = Counter(
             "dockyard_flow_runs",
             "Flow runs that reached a terminal state.",
+            ["deployment", "state"],
+            registry=r,
+        )
+        self.task_runs_total = Counter(
+            "dockyard_task_runs",
+            "Task runs of flow-run attempts that ended, by their final state.",
             ["deployment", "state"],
             registry=r,
         )
@@ -160,6 +171,12 @@ class Metrics:
         self.runs_total.labels(deployment=deployment, state=state).inc()
         if duration_seconds is not None:
             self.run_duration.labels(deployment=deployment).observe(duration_seconds)
+
+    def task_runs_ended(self, deployment: str, states: Iterable[str]) -> None:
+        """The task runs of one attempt ended in ``states`` (one state per task run)."""
+        for state, count in Tally(states).items():
+            label = state if state in TASK_RUN_STATES else OTHER_STATE
+            self.task_runs_total.labels(deployment=deployment, state=label).inc(count)
 
     def code_sync(
         self, source: str, result: str, revision: str | None, success_at: datetime | None

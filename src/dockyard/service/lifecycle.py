@@ -157,7 +157,7 @@ class ServeService:
         self.supervisor = RunSupervisor(
             store, SubprocessExecutor(work_dir), kill_delay=self.settings.kill_delay,
             on_start=self._run_started, on_done=self._run_done, out=self.out, clock=self.clock,
-            owner=owner,
+            owner=owner, metrics=self.metrics,
             api_url=self.webserver.url, run_tokens=self.run_tokens,
         )  # fmt: skip
         self.registry = Registry(store, self.catalog, self.supervisor, self.metrics, self.wake)

@@ -8,15 +8,15 @@ catalog and the store; the collaborators that exist only once the process has st
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from dockyard.core.parameters import check_values, merge_parameters
 from dockyard.core.planning import describe_error
 from dockyard.core.policies import PauseReason, Trigger
-from dockyard.core.records import LogLine, RunRecord, StateEvent
+from dockyard.core.records import LogLine, RunRecord, StateEvent, TaskRunRecord
 from dockyard.core.schedules import upcoming
 from dockyard.core.states import RunState
 from dockyard.errors import NotFoundError, StateStoreError
@@ -174,8 +174,14 @@ class Operations:
         self.wake()
 
     # ── runs ────────────────────────────────────────────────────────────────────────
-    async def trigger_run(self, name: str, parameters: dict[str, Any] | None = None) -> RunRecord:
-        """Create an ad-hoc run with parameters merged over the deployment's defaults.
+    async def trigger_run(
+        self,
+        name: str,
+        parameters: dict[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> RunRecord:
+        """Create an ad-hoc run with parameters merged over the deployment's defaults, and
+        ``tags`` after the deployment's.
 
         Parameters are checked against the JSON schema the probe reported, before anything
         is written; the run's child validates them again with the flow's own signature.
@@ -193,7 +199,9 @@ class Operations:
             )  # fmt: skip
         # Pending in one write: the scheduler promotes a due Scheduled run on its own,
         # and could do so between two writes from here.
-        run = await store.create_run(deployment.new_run(params, self.clock(), Trigger.MANUAL))
+        new = deployment.new_run(params, self.clock(), Trigger.MANUAL)
+        new = replace(new, tags=(*new.tags, *(tags or ())))
+        run = await store.create_run(new)
         self.wake()
         return run
 
@@ -221,6 +229,14 @@ class Operations:
 
     async def run_history(self, run_id: str) -> list[StateEvent]:
         return await self.store.state_history(run_id)
+
+    async def run_task_runs(self, run_id: str) -> list[TaskRunRecord]:
+        return await self.store.task_runs(run_id)
+
+    async def set_run_tags(self, run_id: str, tags: Sequence[str]) -> RunRecord:
+        """Replace a run's tags (an attempt that starts later gets them)."""
+        run = await self.store.get_run(run_id)
+        return await self.store.set_run_tags(run.id, tags)
 
     async def run_logs(
         self, run_id: str, *, tail: int | None = None, after_seq: int | None = None

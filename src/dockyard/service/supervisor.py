@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
 
 from dockyard.core.deployments import Deployment
-from dockyard.core.records import RunRecord
+from dockyard.core.records import RunRecord, TaskRunRecord
 from dockyard.core.states import RunState
 from dockyard.errors import StateStoreError
 from dockyard.execution.process import describe_exit
 from dockyard.execution.spec import Executor, RunHandle, RunOutcome, RunSpec
+from dockyard.metrics import Metrics
 from dockyard.store.aio import AsyncStore
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ logger = logging.getLogger("dockyard")
 LOG_FLUSH_SECONDS = 0.5
 FINISH_ATTEMPTS = 8
 CRASHED_HOOKS_SECONDS = 30.0
+UNFINISHED_TASK_STATES = frozenset({"Pending", "Running"})
 
 
 def utcnow() -> datetime:
@@ -83,6 +85,34 @@ def judge(active: ActiveRun, outcome: RunOutcome) -> Verdict:
     return Verdict(RunState.CRASHED, message, error=message, retry=True)
 
 
+def settle_task_runs(
+    task_runs: Iterable[TaskRunRecord], verdict: Verdict, at: datetime
+) -> tuple[TaskRunRecord, ...]:
+    """An attempt's task runs as they ended: one still Pending or Running when its process
+    ended is Cancelled with a cancelled run, and Crashed otherwise."""
+    if verdict.state is RunState.CANCELLED:
+        state, error = "Cancelled", "cancelled with its flow run"
+    else:
+        state = "Crashed"
+        error = "the flow run's process ended before this task run finished"
+        error += f" ({verdict.message})" if verdict.message else ""
+    return tuple(
+        replace(t, state=state, ended_at=t.ended_at or at, error=t.error or error)
+        if t.state in UNFINISHED_TASK_STATES
+        else t
+        for t in task_runs
+    )
+
+
+@runtime_checkable
+class TaskRunReports(Protocol):
+    """An executor that can read what an attempt of a dead serve process reported."""
+
+    def reported_task_runs(
+        self, identity: str | None, run_id: str, attempt: int
+    ) -> tuple[TaskRunRecord, ...]: ...
+
+
 def run_spec(
     run: RunRecord,
     deployment: Deployment,
@@ -104,6 +134,7 @@ def run_spec(
         enforce_parameter_schema=deployment.enforce_parameter_schema,
         timeout_seconds=deployment.timeout_seconds,
         scheduled_at=run.scheduled_at,
+        tags=run.tags,
         api_url=api_url,
         api_token=api_token,
     )
@@ -123,6 +154,7 @@ class RunSupervisor:
         out: TextIO | None = None,
         clock: Callable[[], datetime] = utcnow,
         owner: str | None = None,
+        metrics: Metrics | None = None,
         api_url: str | None = None,
         run_tokens: RunTokens | None = None,
     ) -> None:
@@ -131,6 +163,7 @@ class RunSupervisor:
         self.run_tokens = run_tokens
         self.executor = executor
         self.owner = owner
+        self.metrics = metrics
         self.kill_delay = kill_delay
         self.on_start = on_start
         self.on_done = on_done
@@ -233,7 +266,24 @@ class RunSupervisor:
         outcome = waiter.result()
         await self._flush(active)
         process.cleanup()
-        await self._finish(active, judge(active, outcome))
+        verdict = judge(active, outcome)
+        await self._record_task_runs(active.run, outcome.task_runs, verdict)
+        await self._finish(active, verdict)
+
+    async def _record_task_runs(
+        self, run: RunRecord, task_runs: Iterable[TaskRunRecord], verdict: Verdict
+    ) -> None:
+        """Store an attempt's task runs as they ended, and count them (before the run's
+        end is recorded: whoever sees the run ended sees its task runs)."""
+        settled = settle_task_runs(task_runs, verdict, self.clock())
+        if not settled:
+            return
+        if self.metrics is not None:
+            self.metrics.task_runs_ended(run.deployment, [t.state for t in settled])
+        try:
+            await self.store.save_task_runs(run.id, settled)
+        except StateStoreError as exc:
+            logger.warning("run %s: %d task run(s) not stored: %s", run.id[:8], len(settled), exc)
 
     async def _finish(self, active: ActiveRun, verdict: Verdict) -> None:
         if self.run_tokens is not None:
@@ -320,6 +370,10 @@ class RunSupervisor:
         reported = self.executor.reported(run.process)
         left = ActiveRun(run, deployment)  # not ours to supervise: only to judge and report
         verdict = judge(left, RunOutcome(None, reported)) if reported else crashed
+        if isinstance(self.executor, TaskRunReports):
+            read = self.executor.reported_task_runs
+            task_runs = await asyncio.to_thread(read, run.process, run.id, run.attempt)
+            await self._record_task_runs(run, task_runs, verdict)
         if not await self.conclude(run, deployment, verdict):
             self.on_done(left, verdict, False)
         how = crashed.message
