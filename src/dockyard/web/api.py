@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from dockyard.core.names import MAX_NAME_LENGTH
 from dockyard.core.parameters import MAX_PARAMETER_BYTES, check_values, scrub_text
+from dockyard.core.records import RunRecord
 from dockyard.core.states import RunState, parse_state
 from dockyard.errors import ParameterError, UsageError
 from dockyard.web import views
@@ -30,6 +31,7 @@ from dockyard.web.schemas import (
     RunList,
     RunSummary,
     SourceOut,
+    UpdateRun,
 )
 from dockyard.web.webhook import Duplicate, WebhookAuth
 
@@ -108,10 +110,11 @@ def build_router(
         tags=["runs"],
     )
     async def create_run(flow: NAME, deployment: NAME, body: CreateRun | None = None) -> Any:
-        """Start an ad-hoc run; parameters merge over the deployment's defaults."""
-        parameters = (body or CreateRun()).parameters
-        check_values(parameters, max_bytes=max_parameter_bytes)  # before anything is written
-        run = await backend.trigger_run(f"{flow}/{deployment}", parameters)
+        """Start an ad-hoc run; parameters merge over the deployment's defaults, and its tags
+        are the deployment's plus ``tags``."""
+        body = body or CreateRun()
+        check_values(body.parameters, max_bytes=max_parameter_bytes)  # before anything is written
+        run = await backend.trigger_run(f"{flow}/{deployment}", body.parameters, body.tags)
         return views.run_detail(run, await backend.run_history(run.id))
 
     _run_routes(router, backend, protected)
@@ -139,9 +142,22 @@ def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> No
 
     @router.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
     async def get_run(run_id: NAME) -> Any:
-        """One run with its state history, parameters, error and result."""
+        """One run with its state history, task runs, tags, parameters, error and result."""
+        return await _run_detail(backend, await backend.get_run(run_id))
+
+    @router.patch(
+        "/runs/{run_id}",
+        response_model=RunDetail,
+        dependencies=protected,
+        responses=MUTATING,
+        tags=["runs"],
+    )
+    async def update_run(run_id: NAME, body: UpdateRun) -> Any:
+        """Change a run: ``tags`` replaces its tags (an attempt that starts later gets them)."""
         run = await backend.get_run(run_id)
-        return _answerable(views.run_detail(run, await backend.run_history(run.id)))
+        if body.tags is not None:
+            run = await backend.set_run_tags(run.id, body.tags)
+        return await _run_detail(backend, run)
 
     @router.get(
         "/runs/{run_id}/logs",
@@ -218,6 +234,11 @@ def _process_routes(
         """Start the same drain as SIGTERM."""
         backend.request_shutdown()
         return Accepted(detail="shutting down: draining runs in flight")
+
+
+async def _run_detail(backend: Backend, run: RunRecord) -> RunDetail:
+    history = await backend.run_history(run.id)
+    return _answerable(views.run_detail(run, history, await backend.run_task_runs(run.id)))
 
 
 async def _follow(backend: Backend, run_id: str, tail: int | None) -> AsyncIterator[bytes]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from dockyard.core.deployments import Deployment
-from dockyard.core.records import DeploymentRecord, LogLine, RunRecord, StateEvent
+from dockyard.core.records import DeploymentRecord, LogLine, RunRecord, StateEvent, TaskRunRecord
 from dockyard.core.states import RunState
 from dockyard.web.schemas import Health, Ready, SourceOut
 
@@ -48,7 +48,11 @@ class Backend(Protocol):
 
     async def set_paused(self, name: str, paused: bool) -> None: ...
 
-    async def trigger_run(self, name: str, parameters: dict[str, Any]) -> RunRecord: ...
+    async def trigger_run(
+        self, name: str, parameters: dict[str, Any], tags: Sequence[str] | None = None
+    ) -> RunRecord:
+        """An ad-hoc run: ``parameters`` over the defaults, ``tags`` after the deployment's."""
+        ...
 
     async def cancel_run(self, run_id: str, reason: str) -> RunRecord: ...
 
@@ -66,6 +70,14 @@ class Backend(Protocol):
     async def get_run(self, run_id: str) -> RunRecord: ...
 
     async def run_history(self, run_id: str) -> list[StateEvent]: ...
+
+    async def run_task_runs(self, run_id: str) -> list[TaskRunRecord]:
+        """The run's task runs, in the order they started."""
+        ...
+
+    async def set_run_tags(self, run_id: str, tags: Sequence[str]) -> RunRecord:
+        """Replace the run's tags (the run afterwards)."""
+        ...
 
     async def run_logs(
         self, run_id: str, *, tail: int | None = None, after_seq: int | None = None

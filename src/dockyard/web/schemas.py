@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+
+
+def _printable(tag: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in tag):
+        raise ValueError("a tag must not contain control characters")
+    return tag
+
+
+Tag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH),
+    AfterValidator(_printable),
+]
+"""A run's tag: 1-100 characters, none of them a control character."""
+Tags = Annotated[
+    list[Tag],
+    Field(
+        max_length=MAX_TAGS,
+        description="At most 50 tags of 1-100 characters, no control characters.",
+    ),
+]
 
 
 class Problem(BaseModel):
@@ -46,12 +71,29 @@ class RunSummary(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     duration_seconds: float | None
+    tags: list[str]
 
 
 class StateEventOut(BaseModel):
     state: str
     at: datetime
     message: str | None
+
+
+class TaskRunOut(BaseModel):
+    """One task run of a flow run, as its process last reported it."""
+
+    id: str
+    name: str
+    task_key: str
+    state: str
+    attempts: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float | None
+    error: str | None
+    cache_hit: bool
+    flow_attempt: int = Field(description="The attempt of the flow run it belongs to.")
 
 
 class RunDetail(RunSummary):
@@ -63,6 +105,7 @@ class RunDetail(RunSummary):
     log_lines: int
     log_truncated: int
     history: list[StateEventOut]
+    task_runs: list[TaskRunOut] = Field(description="Its task runs, in the order they started.")
 
 
 class RunList(BaseModel):
@@ -111,6 +154,15 @@ class CreateRun(BaseModel):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Merged over the deployment's default parameters."
     )
+    tags: Tags | None = Field(default=None, description="Added to the deployment's tags.")
+
+
+class UpdateRun(BaseModel):
+    """Body of ``PATCH /api/runs/{id}``: the fields to change (a field left out stays)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: Tags | None = Field(default=None, description="The run's tags, replacing its own.")
 
 
 class LogLineOut(BaseModel):

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from dockyard.core.policies import CatchupPolicy, OverlapPolicy
-from dockyard.core.records import DeploymentRecord, LogLine, RunRecord, StateEvent
+from dockyard.core.records import DeploymentRecord, LogLine, RunRecord, StateEvent, TaskRunRecord
 from dockyard.web.schemas import (
     DeploymentDetail,
     DeploymentSummary,
@@ -25,6 +25,7 @@ from dockyard.web.schemas import (
     RunDetail,
     RunSummary,
     StateEventOut,
+    TaskRunOut,
 )
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "schedule_view",
     "short_name",
     "state_event",
+    "task_run",
 ]
 
 
@@ -54,6 +56,7 @@ def run_summary(run: RunRecord) -> RunSummary:
         started_at=run.started_at,
         ended_at=run.ended_at,
         duration_seconds=run.duration_seconds,
+        tags=list(run.tags),
     )
 
 
@@ -62,8 +65,31 @@ def state_event(event: StateEvent) -> StateEventOut:
     return StateEventOut(state=event.state.value, at=event.at, message=event.message)
 
 
-def run_detail(run: RunRecord, history: Sequence[StateEvent]) -> RunDetail:
-    """A run as ``GET /api/runs/{id}`` shows it; ``history`` oldest first."""
+def task_run(record: TaskRunRecord) -> TaskRunOut:
+    """One task run of a flow run."""
+    duration = None
+    if record.started_at is not None and record.ended_at is not None:
+        duration = (record.ended_at - record.started_at).total_seconds()
+    return TaskRunOut(
+        id=record.id,
+        name=record.name,
+        task_key=record.task_key,
+        state=record.state,
+        attempts=record.attempts,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        duration_seconds=duration,
+        error=record.error,
+        cache_hit=record.cache_hit,
+        flow_attempt=record.flow_attempt,
+    )
+
+
+def run_detail(
+    run: RunRecord, history: Sequence[StateEvent], task_runs: Sequence[TaskRunRecord] = ()
+) -> RunDetail:
+    """A run as ``GET /api/runs/{id}`` shows it; ``history`` oldest first, ``task_runs`` in
+    the order they started."""
     return RunDetail(
         **run_summary(run).model_dump(),
         parameters=run.parameters,
@@ -74,6 +100,7 @@ def run_detail(run: RunRecord, history: Sequence[StateEvent]) -> RunDetail:
         log_lines=run.log_lines,
         log_truncated=run.log_truncated,
         history=[state_event(e) for e in history],
+        task_runs=[task_run(t) for t in task_runs],
     )
 
 
