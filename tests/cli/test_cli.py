@@ -610,7 +610,8 @@ def test_run_inspect_by_prefix_shows_the_history(state_file: Path) -> None:
     assert "state       Failed: ValueError: boom" in lines
     assert 'parameters  {"day": "today"}' in lines
     assert "error       ValueError: boom" in lines
-    history = lines[lines.index("history") + 1 :]
+    assert "tags        -" in lines
+    history = lines[lines.index("history") + 1 : lines.index("task runs  -")]
     assert history == [
         "  2024-05-01 12:00:00  Scheduled",
         "  2024-05-01 12:00:00  Pending",

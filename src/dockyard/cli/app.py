@@ -249,7 +249,7 @@ def run_inspect(
     json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Show one run: state history, parameters, error, result."""
+    """Show one run: state history, tags, task runs, parameters, error, result."""
     with readers.open_reader(url, state) as reader:
         display.run_detail(reader.run(run_id), as_json=json)
 

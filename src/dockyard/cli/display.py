@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dockyard.core.schedules import SCHEDULE_KINDS
 
@@ -90,7 +91,7 @@ def runs(items: Sequence[Item], *, as_json: bool) -> None:
 
 
 def run_detail(run: Item, *, as_json: bool) -> None:
-    """One run (``RunDetail``), a field per line, then its state history."""
+    """One run (``RunDetail``), a field per line, then its state history and task runs."""
     if as_json:
         print_json(run)
         return
@@ -101,6 +102,7 @@ def run_detail(run: Item, *, as_json: bool) -> None:
         ("name", run.get("name") or "-"),
         ("state", run["state"] + (f": {message}" if message else "")),
         ("trigger", run["trigger"]),
+        ("tags", ", ".join(run.get("tags") or []) or "-"),
         ("attempt", f"{run['attempt']} (retries allowed: {run.get('retries', 0)})"),
         ("parameters", json.dumps(run.get("parameters") or {}, default=str)),
         ("scheduled", _when_text(run.get("scheduled_at"))),
@@ -114,6 +116,26 @@ def run_detail(run: Item, *, as_json: bool) -> None:
     for event in run.get("history") or []:
         note = f"  {event['message']}" if event.get("message") else ""
         _say(f"  {_when_text(event['at'])}  {event['state']}{note}")
+    task_runs(run.get("task_runs") or [])
+
+
+def task_runs(items: Sequence[Item]) -> None:
+    """A run's task runs (``TaskRunOut``) as a table; an error shows its last line."""
+    if not items:
+        _say("task runs  -")
+        return
+    _say("task runs")
+    table = Table("  NAME", "STATE", "ATTEMPTS", "DURATION", "CACHED", "ERROR", box=None)
+    for task in items:
+        table.add_row(
+            Text(f"  {task['name']}"),  # Text: what flow code wrote is never rich markup
+            task["state"],
+            str(task["attempts"]),
+            _duration(task.get("duration_seconds")),
+            "yes" if task.get("cache_hit") else "no",
+            Text(_last_line(task.get("error"))),
+        )
+    console.print(table)
 
 
 def log_lines(items: Sequence[Item], *, as_json: bool) -> None:
@@ -165,6 +187,11 @@ def _when(value: datetime | None) -> str:
 
 def _when_text(value: str | None) -> str:
     return _when(datetime.fromisoformat(value)) if value else "-"
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else "-"
 
 
 def _duration(seconds: float | None) -> str:

@@ -66,7 +66,8 @@ class Reader(Protocol):
         ...
 
     def run(self, run_id: str) -> Item:
-        """One run (id or unique prefix), as ``RunDetail`` with its state history."""
+        """One run (id or unique prefix), as ``RunDetail`` with its state history and task
+        runs."""
         ...
 
     def logs(self, run_id: str, tail: int | None) -> list[Item]:
@@ -149,7 +150,8 @@ class LocalReader:
         from dockyard.web import shapes
 
         run = self.store.get_run(run_id)
-        return _json(shapes.run_detail(run, self.store.state_history(run.id)))
+        history = self.store.state_history(run.id)
+        return _json(shapes.run_detail(run, history, self.store.task_runs(run.id)))
 
     def logs(self, run_id: str, tail: int | None) -> list[Item]:
         from dockyard.web import shapes
