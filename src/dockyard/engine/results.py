@@ -18,6 +18,11 @@ MISS = object()
 """What ``ResultStore.get`` returns when there is no usable entry."""
 
 
+def results_dir(state_file: Path) -> Path:
+    """The cached task results of the runs of one state file: ``<state>.results/``."""
+    return state_file.with_name(state_file.name + ".results")
+
+
 class ResultStore:
     """Cached results as files under ``directory`` (0700), one per cache key."""
 

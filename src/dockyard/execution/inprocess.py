@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from dockyard.core import parameters as _params
@@ -27,7 +26,7 @@ from dockyard.core.outcomes import Failed, Running, State, describe, state_messa
 from dockyard.core.states import FlowRun
 from dockyard.engine.flows import flow_run_scope, render_run_name, state_of
 from dockyard.engine.logs import flow_run_logger, show_run_logs
-from dockyard.engine.results import ResultStore
+from dockyard.engine.results import ResultStore, results_dir
 
 logger = logging.getLogger("dockyard.flows")
 hook_logger = logging.getLogger("dockyard.hooks")
@@ -122,11 +121,6 @@ def script_results() -> ResultStore:
     from dockyard.settings import load_state_setting, state_path
 
     return ResultStore(lambda: results_dir(state_path(load_state_setting(None))))
-
-
-def results_dir(state_file: Path) -> Path:
-    """The cached task results of the runs of one state file: ``<state>.results/``."""
-    return state_file.with_name(state_file.name + ".results")
 
 
 def run_sync(flow: FlowDefinition[..., Any], flow_run: FlowRun, return_state: bool = False) -> Any:

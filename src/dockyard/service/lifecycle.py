@@ -22,6 +22,7 @@ from typing import TextIO
 
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import Trigger
+from dockyard.engine.results import results_dir
 from dockyard.errors import DockyardError, StateStoreError, UsageError
 from dockyard.execution.process import SubprocessExecutor
 from dockyard.execution.reaper import become_subreaper, reap_orphans
@@ -159,6 +160,7 @@ class ServeService:
             on_start=self._run_started, on_done=self._run_done, out=self.out, clock=self.clock,
             owner=owner, metrics=self.metrics,
             api_url=self.webserver.url, run_tokens=self.run_tokens,
+            results_dir=str(results_dir(state_path(self.settings))),
         )  # fmt: skip
         self.registry = Registry(store, self.catalog, self.supervisor, self.metrics, self.wake)
         self.scheduler = Scheduler(

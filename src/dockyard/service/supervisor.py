@@ -119,8 +119,10 @@ def run_spec(
     *,
     api_url: str | None = None,
     api_token: str | None = None,
+    results_dir: str | None = None,
 ) -> RunSpec:
-    """What the child needs for the next attempt of ``run`` (with the API access it gets)."""
+    """What the child needs for the next attempt of ``run`` (with the API access it gets,
+    and where its cached task results live)."""
     return RunSpec(
         run_id=run.id,
         deployment=run.deployment,
@@ -135,8 +137,11 @@ def run_spec(
         timeout_seconds=deployment.timeout_seconds,
         scheduled_at=run.scheduled_at,
         tags=run.tags,
+        deployment_parameters=dict(deployment.parameters),
+        trigger=run.trigger,
         api_url=api_url,
         api_token=api_token,
+        results_dir=results_dir,
     )
 
 
@@ -157,8 +162,10 @@ class RunSupervisor:
         metrics: Metrics | None = None,
         api_url: str | None = None,
         run_tokens: RunTokens | None = None,
+        results_dir: str | None = None,
     ) -> None:
         self.store = store
+        self.results_dir = results_dir
         self.api_url = api_url
         self.run_tokens = run_tokens
         self.executor = executor
@@ -205,9 +212,11 @@ class RunSupervisor:
     def _spec(self, run: RunRecord, deployment: Deployment) -> RunSpec:
         """The attempt's spec, with a token for the API that is revoked when it ends."""
         if self.api_url is None or self.run_tokens is None:
-            return run_spec(run, deployment)
+            return run_spec(run, deployment, results_dir=self.results_dir)
         token = self.run_tokens.issue(run.id)
-        return run_spec(run, deployment, api_url=self.api_url, api_token=token)
+        return run_spec(
+            run, deployment, api_url=self.api_url, api_token=token, results_dir=self.results_dir
+        )
 
     def _learn_name(self, active: ActiveRun) -> None:
         """Take the name the child rendered, once it has reported it."""
