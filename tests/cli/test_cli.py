@@ -137,6 +137,22 @@ def test_check_config_lists_every_deployment() -> None:
     assert result.stderr == ""
 
 
+def test_check_shows_a_schedules_slug_parameters_and_whether_it_is_active(tmp_path: Path) -> None:
+    config = tmp_path / "dockyard.yaml"
+    config.write_text(
+        f"deployments:\n  - entrypoint: {ROOT / HELLO}\n    schedules:\n"
+        "      - {cron: '0 6 * * *', slug: morning, parameters: {name: sun}}\n"
+        "      - {interval: 60, active: false}\n"
+    )
+    result = dockyard("serve", "--config", str(config), "--check")
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "  schedules: cron 0 6 * * * [morning] with name='sun', every 60s (inactive)"
+        in result.stdout.splitlines()
+    )
+
+
 def test_check_config_from_env(tmp_path: Path) -> None:
     result = dockyard(
         "serve",

@@ -205,14 +205,18 @@ def _status(paused: bool, reason: str | None) -> str:
 
 
 def _schedules(item: Item) -> str:
-    """``cron 0 * * * * (Europe/Berlin), every 60s`` from the ``schedules`` dicts."""
+    """``cron 0 * * * * (Europe/Berlin) [daily] with day='x', every 60s (inactive)``."""
     parts = []
     for s in item.get("schedules") or []:
         kind = next((k for k in SCHEDULE_KINDS if k in s), "?")
         value = s.get(kind)
         text = f"every {value:g}s" if kind == "interval" else f"{kind} {value}"
         tz = s.get("timezone")
-        parts.append(text + (f" ({tz})" if tz and tz != "UTC" else ""))
+        text += f" ({tz})" if tz and tz != "UTC" else ""
+        text += f" [{s['slug']}]" if s.get("slug") else ""
+        if s.get("parameters"):
+            text += " with " + " ".join(f"{k}={v!r}" for k, v in s["parameters"].items())
+        parts.append(text + (" (inactive)" if s.get("active") is False else ""))
     return ", ".join(parts) or "-"
 
 
