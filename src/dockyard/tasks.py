@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from dockyard.core.tasks import TaskDefinition, check_task_options, exponential_backoff
 from dockyard.engine import tasks as _engine
 from dockyard.engine.caching import task_input_hash
+from dockyard.errors import UnsupportedFeature
 from dockyard.execution.inprocess import script_results
 
 P = ParamSpec("P")
@@ -55,6 +56,20 @@ class Task(TaskDefinition[P, R]):
     ) -> Any:
         """One submitted run per item of the iterable arguments (``unmapped`` ones repeat)."""
         return _engine.map_runs(self, args, kwargs, return_state=return_state, wait_for=wait_for)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        """Prefect's background tasks (task workers) are not part of dockyard."""
+        raise UnsupportedFeature(
+            f"task {self.name!r}: .delay() needs Prefect task workers, which dockyard does not "
+            "have; use .submit() inside a flow, or serve a flow that calls the task"
+        )
+
+    def serve(self, *args: Any, **kwargs: Any) -> Any:
+        """Prefect's task workers are not part of dockyard."""
+        raise UnsupportedFeature(
+            f"task {self.name!r}: .serve() starts a Prefect task worker, which dockyard does "
+            "not have; wrap the task in a @flow and serve that flow"
+        )
 
 
 @overload

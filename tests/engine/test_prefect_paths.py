@@ -48,6 +48,8 @@ def test_a_prefect_path_gives_the_same_object(module: str, name: str, real: str)
         ("from dockyard import Transaction", "transactions"),
         ("from dockyard.concurrency.sync import concurrency", "concurrency"),
         ("from dockyard import pause_flow_run", "pausing a flow run"),
+        ("from dockyard import task\ntask(lambda: 1).delay()", "task workers"),
+        ("from dockyard import task\ntask(lambda: 1).serve()", "task worker"),
     ],
 )
 def test_an_unsupported_feature_names_itself(statement: str, feature: str) -> None:
