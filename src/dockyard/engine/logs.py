@@ -29,6 +29,7 @@ _prints_to: contextvars.ContextVar[logging.LoggerAdapter[logging.Logger] | None]
     contextvars.ContextVar("dockyard_prints_to", default=None)
 )
 _original_print = builtins.print
+_plain_prints = False
 
 
 class RunLogger(logging.LoggerAdapter[logging.Logger]):
@@ -121,11 +122,18 @@ def show_run_logs(*, plain_loggers: bool = False) -> None:
         root.addHandler(handler)
 
 
+def keep_prints_plain() -> None:
+    """Leave ``print`` alone even with ``log_prints`` (a served run: the serve process
+    stores each printed line as it is and prefixes it with the run)."""
+    global _plain_prints
+    _plain_prints = True
+
+
 def _print(
     *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, **kw: Any
 ) -> None:
     target = _prints_to.get()
-    if target is None or file not in (None, sys.stdout):
+    if target is None or _plain_prints or file not in (None, sys.stdout):
         _original_print(*args, sep=sep, end=end, file=file, **kw)
         return
     target.info((sep if sep is not None else " ").join(map(str, args)))

@@ -245,9 +245,10 @@ def main() -> int:
         envelope["result_path"], envelope["started_path"], envelope.get("task_runs_path")
     )
     sys.path.insert(0, spec.base_dir)
-    from dockyard.engine.logs import show_run_logs
+    from dockyard.engine.logs import keep_prints_plain, show_run_logs
 
     show_run_logs(plain_loggers=True)  # the run's stderr is its stored log
+    keep_prints_plain()  # printed lines are stored as printed, as before log records existed
     try:
         return run(spec, report)
     except RunCancelled:
