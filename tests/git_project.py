@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.git_server import git
-from tests.helpers import Served, wait_for, webserver_url
+from tests.helpers import Served, metric, wait_for, webserver_url
 
 # A flow that reads a marker from its own checkout. With ``gate`` it writes ``started``
 # and waits (bounded) for the gate file, so a test can push while it is running.
@@ -175,10 +175,3 @@ class Api:
 
     def metric(self, name: str, **labels: str) -> float | None:
         return metric(self.get("/metrics").text, name, **labels)
-
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None

@@ -213,3 +213,13 @@ def webserver_url(served: Served, timeout: float = 30.0) -> str:
         return match.group(1) if match else None
 
     return wait_for(found, timeout, what="the webserver to listen")
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of metric ``name`` with ``labels`` in a Prometheus text page, or None."""
+    for line in text.splitlines():
+        if not labels and line.startswith(f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None

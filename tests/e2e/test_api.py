@@ -14,19 +14,9 @@ import pytest
 
 from dockyard.client import Client
 from dockyard.errors import ParameterError
-from tests.helpers import dockyard_env, serve_process, wait_for, webserver_url
+from tests.helpers import dockyard_env, metric, serve_process, wait_for, webserver_url
 
 pytestmark = pytest.mark.slow
-
-
-def _metric(text: str, name: str, **labels: str) -> float | None:
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-        if not wanted and line.startswith(f"{name} "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_api_run_completes_and_is_counted_in_metrics(project):
@@ -62,16 +52,16 @@ def test_api_run_completes_and_is_counted_in_metrics(project):
             assert len(tail) == 1
             metrics = client.get("/metrics").text
             assert (
-                _metric(
+                metric(
                     metrics, "dockyard_flow_runs_total", deployment="hello/hello", state="Completed"
                 )
                 == 1.0
             )
             assert (
-                _metric(metrics, "dockyard_flow_runs_in_progress", deployment="hello/hello") == 0.0
+                metric(metrics, "dockyard_flow_runs_in_progress", deployment="hello/hello") == 0.0
             )
-            assert _metric(metrics, "dockyard_runner_limit") == 5.0
-            assert _metric(metrics, "dockyard_deployment_paused", deployment="hello/hello") == 0.0
+            assert metric(metrics, "dockyard_runner_limit") == 5.0
+            assert metric(metrics, "dockyard_deployment_paused", deployment="hello/hello") == 0.0
             assert "dockyard_flow_run_duration_seconds_count" in metrics
             assert "process_resident_memory_bytes" in metrics
             assert run_id not in metrics  # run ids are never labels

@@ -253,7 +253,10 @@ def _check_served(entry: dict[str, Any], tmp_path: Path, work: Path, deadline: f
         _drive(served, serve, expect, deadline)
 
 
-def _drive(served: Served, serve: dict[str, Any], expect: dict[str, Any], deadline: float) -> None:
+def _drive(
+    served: Served, serve: dict[str, Any], expect: dict[str, Any], deadline: float
+) -> dict[str, Any] | None:
+    """Check the served deployment (and the run it starts or waits for); that run's detail."""
     url = webserver_url(served, timeout=_remaining(deadline))
     with httpx.Client(base_url=url, timeout=10) as client:
         wait_for(
@@ -269,12 +272,14 @@ def _drive(served: Served, serve: dict[str, Any], expect: dict[str, Any], deadli
                 f"no schedule like {schedule} in {detail.json()['schedules']}"
             )
         if serve["trigger"] == "none":
-            return
+            return None
         if serve["trigger"] == "api":
             run_id = _start_run(client, deployment, serve.get("parameters", {}))
         else:
             run_id = _first_run(client, deployment, deadline)
-        _check_run(client, _final(client, run_id, deadline), expect)
+        final = _final(client, run_id, deadline)
+        _check_run(client, final, expect)
+        return final
 
 
 def _matches(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
@@ -411,4 +416,6 @@ def test_prefect_style_example_serves(
     args = [f"{name}.py:{name}", "--name", "example"]
     with serve_process(args, tmp_path, cwd=work, env=_env(tmp_path)) as served:
         serve = {"deployment": f"{name}/example", "parameters": parameters, "trigger": "api"}
-        _drive(served, serve, {"state": state, "logs": [line]}, deadline)
+        run = _drive(served, serve, {"state": state, "logs": [line]}, deadline)
+    assert run is not None and run["state"] == state
+    assert run["deployment"] == f"{name}/example"

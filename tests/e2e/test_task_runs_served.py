@@ -14,7 +14,7 @@ import pytest
 from dockyard.core.states import RunState
 from dockyard.store import open_store
 from tests.cli.test_same_output import cli
-from tests.helpers import serve_process, wait_for, webserver_url
+from tests.helpers import metric, serve_process, wait_for, webserver_url
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +22,6 @@ pytestmark = pytest.mark.slow
 def ended(client: httpx.Client, run_id: str) -> dict[str, Any] | None:
     run = client.get(f"/api/runs/{run_id}").json()
     return run if run["state"] not in ("Scheduled", "Pending", "Running") else None
-
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_real_task_runs_and_tags_over_http_metrics_and_the_cli(project):

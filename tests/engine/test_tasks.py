@@ -129,13 +129,14 @@ def test_a_timeout_fails_the_task_and_the_flow_sees_the_error():
 def test_map_over_100_items_with_4_workers_never_runs_more_than_4_at_once():
     lock = threading.Lock()
     running = {"now": 0, "max": 0}
+    together = threading.Barrier(4, timeout=30)  # breaks unless 4 runs are in at once
 
     @task
     def work(item: int, factor: int) -> int:
         with lock:
             running["now"] += 1
             running["max"] = max(running["max"], running["now"])
-        time.sleep(0.005)
+        together.wait()  # every run waits for three others: four at once, in 25 rounds
         with lock:
             running["now"] -= 1
         return item * factor
@@ -145,7 +146,7 @@ def test_map_over_100_items_with_4_workers_never_runs_more_than_4_at_once():
         return work.map(range(100), unmapped(3)).result()
 
     assert pipeline() == [i * 3 for i in range(100)]
-    assert 1 < running["max"] <= 4
+    assert running["max"] == 4
 
 
 def test_map_errors_name_the_problem():
