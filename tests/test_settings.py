@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from sqlalchemy import make_url
 
 from dockyard.config import load_config
 from dockyard.errors import ConfigError
@@ -17,14 +19,16 @@ from dockyard.settings import (
     load_state_setting,
     redact_url,
     state_path,
+    store_location,
 )
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No DOCKYARD_* variable of the developer's shell leaks into these tests."""
+    """No DOCKYARD_* variable (nor libpq's PGPASSWORD) of the developer's shell leaks into
+    these tests."""
     for key in list(os.environ):
-        if key.startswith("DOCKYARD_"):
+        if key.startswith("DOCKYARD_") or key == "PGPASSWORD":
             monkeypatch.delenv(key)
     yield
 
@@ -277,6 +281,18 @@ def test_durations_are_finite(monkeypatch: pytest.MonkeyPatch, value: str) -> No
             "DOCKYARD_HEARTBEAT (5s, the default) must be less than DOCKYARD_HEALTH_THRESHOLD "
             "(4s), or /health reports an idle process as stalled",
         ),
+        (
+            {"DOCKYARD_REPLICA_TIMEOUT": "5"},
+            {},
+            "DOCKYARD_HEARTBEAT (5s, the default) must be less than DOCKYARD_REPLICA_TIMEOUT "
+            "(5s), or replicas count a live one as lost between two ticks",
+        ),
+        (
+            {"DOCKYARD_HEARTBEAT": "40", "DOCKYARD_HEALTH_THRESHOLD": "60"},
+            {},
+            "DOCKYARD_HEARTBEAT (40s) must be less than DOCKYARD_REPLICA_TIMEOUT (30s, the "
+            "default), or replicas count a live one as lost between two ticks",
+        ),
     ],
 )
 def test_combinations_name_both_settings(
@@ -325,6 +341,10 @@ def test_the_environment_over_a_bad_file_value_is_named_as_the_variable(
         ("postgresql://user@host/db", "postgresql://user@host/db"),
         ("postgresql://u:p@ss/w@rd@host:5432/db", "postgresql://u:***@host:5432/db"),
         ("sqlite:///state.db", "sqlite:///state.db"),
+        (
+            "postgresql://h/db?sslmode=require&password=s3",
+            "postgresql://h/db?sslmode=require&password=***",
+        ),
         ("not a url", "not a url"),
     ],
 )
@@ -339,7 +359,8 @@ def test_a_database_url_is_not_a_state_path(monkeypatch: pytest.MonkeyPatch) -> 
 
     assert message.startswith(
         "invalid setting: state (flag --state or DOCKYARD_STATE): "
-        "'postgresql://user:***@host/db' is a database URL; "
+        "'postgresql://user:***@host/db' is a database URL: give it with --database-url or "
+        "DOCKYARD_DATABASE_URL; --state is a file path"
     )
     assert "secret" not in message
 
@@ -349,6 +370,238 @@ def test_the_read_commands_refuse_a_database_url_too() -> None:
         load_state_setting("sqlite:///x.db")
 
     assert str(info.value).startswith("invalid setting: state (flag --state): 'sqlite:///x.db'")
+
+
+# -- the state database on a PostgreSQL server ------------------------------------------
+
+SECRET = "pa:ss/w@rd-3141"
+"""A password with the characters a URL must escape (':', '/', '@')."""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://dockyard@db:5432/dockyard",
+        "postgres://dockyard@db/dockyard",
+        "postgresql+psycopg://dockyard@db/dockyard",
+    ],
+)
+def test_the_accepted_database_urls(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", f" {url} ")
+
+    settings = load_settings({})
+
+    assert settings.database_url is not None
+    assert settings.database_url.get_secret_value() == url
+    assert store_location(settings) == url
+
+
+def test_without_a_database_url_the_store_is_the_state_file() -> None:
+    settings = load_settings({"state": "/data/state.db"})
+
+    assert settings.database_url is None
+    assert store_location(settings) == Path("/data/state.db")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("mysql://root:hunter2-secret@db/x", "'mysql://root:***@db/x'"),
+        ("sqlite:///state.db", "'sqlite:///state.db'"),
+        ("POSTGRESQL://dockyard@db/x", "'POSTGRESQL://dockyard@db/x'"),
+    ],
+)
+def test_another_scheme_is_refused_naming_the_accepted_ones(
+    monkeypatch: pytest.MonkeyPatch, url: str, shown: str
+) -> None:
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", url)
+
+    message = setting_error({})
+
+    assert message == (
+        "invalid setting: database_url (flag --database-url or DOCKYARD_DATABASE_URL): "
+        f"{shown} is not a PostgreSQL URL; use postgresql://, postgres://, "
+        "postgresql+psycopg://, e.g. postgresql://dockyard@db.example:5432/dockyard"
+    )
+
+
+def test_a_database_url_without_a_scheme_is_not_quoted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without "scheme://" nothing tells the password apart: the value is not shown at all.
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "dockyard:hunter2-secret@db/dockyard")
+
+    message = setting_error({})
+
+    assert message == (
+        "invalid setting: database_url (flag --database-url or DOCKYARD_DATABASE_URL): is not "
+        "a URL; give one such as postgresql://dockyard@db.example:5432/dockyard"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://dockyard:hunter2-secret@db/dockyard",
+        "postgresql://db/x?password=hunter2-secret",
+    ],
+)
+def test_a_password_in_the_flag_is_refused(url: str) -> None:
+    message = setting_error({"database_url": url})
+
+    assert message.startswith("--database-url 'postgresql://")
+    assert message.endswith(
+        "holds a password, which every process list shows: pass the URL in "
+        "DOCKYARD_DATABASE_URL_FILE or DOCKYARD_DATABASE_URL, or the password in PGPASSFILE "
+        "or PGPASSWORD"
+    )
+    assert "hunter2" not in message
+
+
+def test_the_flag_without_a_password_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "postgresql://env@db/dockyard")
+
+    settings = load_settings({"database_url": "postgresql://flag@db/dockyard"})
+
+    assert store_location(settings) == "postgresql://flag@db/dockyard"
+
+
+def test_the_url_file_wins_over_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "database-url"
+    secret_file.write_text(f"postgresql://dockyard:{quote(SECRET, safe='')}@db/dockyard\n")
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "postgresql://env@db/dockyard")
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL_FILE", str(secret_file))
+
+    location = store_location(load_settings({}))
+
+    assert isinstance(location, str)
+    assert make_url(location).password == SECRET
+    assert make_url(location).username == "dockyard"
+
+
+def test_a_bad_url_in_the_file_names_the_file_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "database-url"
+    secret_file.write_text("mysql://root:hunter2-secret@db/x")
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL_FILE", str(secret_file))
+
+    message = setting_error({})
+
+    assert message.startswith(
+        "invalid setting: database_url (DOCKYARD_DATABASE_URL_FILE): 'mysql://root:***@db/x' "
+        "is not a PostgreSQL URL; "
+    )
+
+
+@pytest.mark.parametrize(("content", "problem"), [(None, "cannot read"), ("\n", "is empty")])
+def test_an_unusable_url_file_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str | None, problem: str
+) -> None:
+    secret_file = tmp_path / "database-url"
+    if content is not None:
+        secret_file.write_text(content)
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL_FILE", str(secret_file))
+
+    message = setting_error({})
+
+    assert message.startswith("invalid setting: DOCKYARD_DATABASE_URL_FILE: ")
+    assert problem in message and str(secret_file) in message
+
+
+def test_pgpassword_goes_into_a_url_without_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The serve process removes PGPASSWORD from its environment (flow code must not read
+    # it), so libpq would no longer find it there: the store gets it in the URL instead.
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "postgresql://dockyard@db:5432/dockyard")
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+
+    settings = load_settings({})
+    location = store_location(settings)
+
+    assert isinstance(location, str)
+    url = make_url(location)
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "dockyard", SECRET, "db", 5432, "dockyard"
+    )  # fmt: skip
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
+def test_pgpassword_without_a_user_in_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "postgresql://db/dockyard")
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+
+    url = make_url(str(store_location(load_settings({}))))
+
+    assert (url.username, url.password, url.host) == ("", SECRET, "db")
+
+
+def test_a_password_in_the_url_wins_over_pgpassword(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "postgresql://dockyard:from-url@db/dockyard")
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+
+    assert store_location(load_settings({})) == "postgresql://dockyard:from-url@db/dockyard"
+
+
+def test_replica_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings({}).replica_timeout == 30.0
+    monkeypatch.setenv("DOCKYARD_REPLICA_TIMEOUT", "12.5")
+    assert load_settings({}).replica_timeout == 12.5
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "inf", "100000"])
+def test_a_bad_replica_timeout_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("DOCKYARD_REPLICA_TIMEOUT", value)
+
+    assert setting_error({}).startswith(
+        "invalid setting: replica_timeout (DOCKYARD_REPLICA_TIMEOUT): "
+    )
+
+
+def test_the_read_commands_find_the_database_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "postgresql://env@db/dockyard")
+    monkeypatch.setenv("DOCKYARD_REPLICA_TIMEOUT", "7")
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+    monkeypatch.setenv("DOCKYARD_HEARTBEAT", "not even a number")  # not the read commands'
+
+    from_env = load_state_setting(None)
+    from_flag = load_state_setting(None, "postgresql://flag@db/dockyard")
+    secret_file = tmp_path / "database-url"
+    secret_file.write_text("postgresql://file@db/dockyard")
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL_FILE", str(secret_file))
+    from_file = load_state_setting(None)
+
+    assert make_url(str(store_location(from_env))).username == "env"
+    assert make_url(str(store_location(from_flag))).username == "flag"
+    assert make_url(str(store_location(from_file))).username == "file"
+    assert make_url(str(store_location(from_file))).password == SECRET
+    assert from_env.replica_timeout == 7.0
+
+
+def test_the_read_commands_refuse_a_password_flag_and_a_bad_scheme(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_state_setting(None, "postgresql://u:hunter2-secret@db/x")
+    assert str(info.value).startswith("--database-url 'postgresql://u:***@db/x' holds a password")
+
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", "mysql://u:hunter2-secret@db/x")
+    with pytest.raises(ConfigError) as info:
+        load_state_setting(None)
+    assert str(info.value).startswith(
+        "invalid setting: database_url (DOCKYARD_DATABASE_URL): 'mysql://u:***@db/x' is not a "
+        "PostgreSQL URL"
+    )
+
+    monkeypatch.setenv("DOCKYARD_REPLICA_TIMEOUT", "-1")
+    with pytest.raises(ConfigError) as info:
+        load_state_setting(None)
+    assert str(info.value).startswith(
+        "invalid setting: replica_timeout (DOCKYARD_REPLICA_TIMEOUT): "
+    )
 
 
 # -- the client's URL ---------------------------------------------------------------------

@@ -49,6 +49,7 @@ class DeploymentConfig(BaseModel):
     paused: bool | None = None
     concurrency_limit: int | None = Field(default=None, ge=1)
     overlap: str = "allow"
+    on_shutdown: str = "cancel"
     catchup: str = "latest"
     catchup_window: float | None = Field(default=None, gt=0)
     catchup_max: int | None = Field(default=None, ge=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from prometheus_client import (
@@ -24,7 +24,7 @@ from prometheus_client import (
 )
 
 from dockyard._version import __version__
-from dockyard.core.records import TASK_RUN_STATES
+from dockyard.core.records import REPLICA_STATES, TASK_RUN_STATES, ReplicaRecord
 
 MISSED_REASONS = ("overlap", "downtime", "paused", "limit")
 OTHER_STATE = "other"
@@ -144,6 +144,14 @@ class Metrics:
             registry=r,
         )
         self._revisions: dict[str, str] = {}
+        self.replicas = Gauge(
+            "dockyard_replicas",
+            "Serve processes sharing the state database, as this one last saw them "
+            "(state: live, lost, stopped).",
+            ["state"],
+            registry=r,
+        )
+        self.replicas_seen({})
         self.info = Gauge("dockyard_info", "dockyard version.", ["version"], registry=r)
         self.info.labels(version=__version__).set(1)
 
@@ -202,6 +210,12 @@ class Metrics:
     def code_load_failure(self, source: str) -> None:
         self.code_load_failures.labels(source=source).inc()
 
+    def replicas_seen(self, counts: Mapping[str, int]) -> None:
+        """How many replicas are in each state (``count_replica_states``); every state is
+        set, those missing from ``counts`` to 0, and unknown states are left out."""
+        for state in REPLICA_STATES:
+            self.replicas.labels(state=state).set(counts.get(state, 0))
+
     def slots_missed(self, deployment: str, reason: str, count: int) -> None:
         if count > 0:
             self.missed.labels(deployment=deployment, reason=reason).inc(count)
@@ -238,3 +252,11 @@ class Metrics:
                 self.next_fire.remove(name)
         self.limit.set(limit or 0)
         self.slots_available.set(-1 if not limit else max(limit - running, 0))
+
+
+def count_replica_states(
+    replicas: Iterable[ReplicaRecord], now: datetime, timeout: float
+) -> dict[str, int]:
+    """Replicas per state (``ReplicaRecord.state(now, timeout)``), every state present."""
+    counts = Tally(replica.state(now, timeout) for replica in replicas)
+    return {state: counts.get(state, 0) for state in REPLICA_STATES}

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -22,6 +23,10 @@ from dockyard.errors import ConfigError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The values of DOCKYARD_LOG_LEVEL (any case)."""
+
+DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+"""The schemes of DOCKYARD_DATABASE_URL (PostgreSQL, opened with psycopg 3)."""
+_DATABASE_EXAMPLE = "postgresql://dockyard@db.example:5432/dockyard"
 
 DEFAULT_LIMIT = 5
 """Concurrent runs per serve process when no limit is given (0 means no limit).
@@ -41,6 +46,13 @@ class Settings(BaseSettings):
 
     # Process-wide.
     state: str = ".dockyard/state.db"
+    database_url: SecretStr | None = None
+    database_url_file: str | None = None
+    # libpq reads PGPASSWORD on every connect, but flow code must not see it: it is kept
+    # here and removed from the environment once settings are read (SECRET_ENV).
+    pg_password: SecretStr | None = Field(default=None, validation_alias="PGPASSWORD")
+    # At most a day: the rows of replicas not seen for a day are deleted.
+    replica_timeout: float = Field(default=30.0, gt=0, le=86400)
     config: str | None = None
     limit: int | None = Field(default=None, ge=0)
     pause_on_shutdown: bool = True
@@ -123,6 +135,17 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        url = value.get_secret_value().strip() if value is not None else ""
+        if not url:
+            return None
+        problem = database_url_problem(url)
+        if problem:
+            raise ValueError(problem)
+        return SecretStr(url)
+
     @field_validator("log_level", mode="after")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -177,10 +200,15 @@ def load_settings(flags: dict[str, Any], yaml_values: Mapping[str, Any] | None =
         # A schedule given as a flag replaces the environment's, whatever its kind:
         # `--interval 60` with DOCKYARD_CRON set means the interval, not a conflict.
         given = {**{k: [] for k in _SCHEDULE_FIELDS}, **given}
+    refuse_password_flag(given.get("database_url"))
     origin = _Origin(given, yaml_values)
     _YamlSource.values = dict(yaml_values or {})
     try:
         settings = Settings(**given)
+        if settings.database_url_file and "database_url" not in given:
+            origin.files["database_url"] = "DOCKYARD_DATABASE_URL_FILE"
+            url = _secret_file("DOCKYARD_DATABASE_URL_FILE", settings.database_url_file)
+            settings = Settings(**given, database_url=url)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, origin)) from None
     finally:
@@ -191,12 +219,14 @@ def load_settings(flags: dict[str, Any], yaml_values: Mapping[str, Any] | None =
 
 _FLAG_NAMES = {"params": "--param", "tags": "--tag"}
 """Settings whose ``dockyard serve`` flag is not ``--`` + the field name."""
+_ENV_NAMES = {"pg_password": "PGPASSWORD"}
+"""Settings whose variable is not ``DOCKYARD_`` + the field name."""
 _ENV_ONLY = frozenset(
     "kill_delay misfire_grace heartbeat max_log_lines log_level api_token api_token_file "
     "health_threshold source_dir source_username source_token source_token_file "
     "source_ssh_key_file source_known_hosts_file source_submodules source_webhook_secret "
     "source_check_timeout source_startup_timeout source_staleness max_request_bytes "
-    "max_parameter_bytes allowed_hosts".split()
+    "max_parameter_bytes allowed_hosts database_url_file pg_password replica_timeout".split()
 )
 """Settings that have no ``dockyard serve`` flag, only a ``DOCKYARD_*`` variable."""
 
@@ -210,10 +240,14 @@ class _Origin:
         self.flags = set(flags)
         self.yaml = yaml_values or {}
         self.env = {k.upper() for k in os.environ if k.upper().startswith("DOCKYARD_")}
+        self.files: dict[str, str] = {}
+        """Settings read from a file a variable names (field → the variable)."""
 
     def where(self, field: str) -> str:
         """``flag --limit or DOCKYARD_LIMIT``; ``dockyard.yaml, line 3`` for a file value."""
-        env = f"DOCKYARD_{field.upper()}"
+        env = _ENV_NAMES.get(field, f"DOCKYARD_{field.upper()}")
+        if field in self.files:
+            return self.files[field]
         if field not in self.flags and env not in self.env and field in self.yaml:
             return self._in_file(field)
         return env if field in _ENV_ONLY else f"flag {_flag(field)} or {env}"
@@ -253,7 +287,11 @@ def _message(msg: str) -> str:
     return msg.removeprefix("Value error, ")
 
 
-_ORDERED = (("heartbeat", "health_threshold", "or /health reports an idle process as stalled"),)
+_ORDERED = (
+    ("heartbeat", "health_threshold", "or /health reports an idle process as stalled"),
+    # A replica writes its heartbeat once a tick (at most DOCKYARD_HEARTBEAT apart).
+    ("heartbeat", "replica_timeout", "or replicas count a live one as lost between two ticks"),
+)
 """Pairs of settings where the first must be less than the second, and why."""
 
 
@@ -276,17 +314,28 @@ def state_problem(state: str) -> str | None:
     directories named after it; the message shows it with its password masked.
     """
     if "://" in state:
+        if state.partition("://")[0].lower() in DATABASE_SCHEMES:
+            return (
+                f"{redact_url(state)!r} is a database URL: give it with --database-url or "
+                "DOCKYARD_DATABASE_URL; --state is a file path (the SQLite database, or with a "
+                "database URL where local files go), e.g. /data/dockyard/state.db"
+            )
         return (
-            f"{redact_url(state)!r} is a database URL; dockyard keeps its state in a SQLite "
-            "file for now: give a file path, e.g. /data/dockyard/state.db"
+            f"{redact_url(state)!r} is a database URL; --state is a SQLite file path, "
+            "e.g. /data/dockyard/state.db (PostgreSQL: --database-url or DOCKYARD_DATABASE_URL)"
         )
     if not state.strip():
         return "is empty; give a file path, e.g. /data/dockyard/state.db"
     return None
 
 
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
 def redact_url(url: str) -> str:
-    """``postgresql://user:secret@host/db`` → ``postgresql://user:***@host/db``."""
+    """``postgresql://user:secret@host/db`` → ``postgresql://user:***@host/db`` (and a
+    ``?password=`` libpq accepts in the query is masked too)."""
+    url = _QUERY_PASSWORD.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
     userinfo, at, host = rest.rpartition("@")
     if not sep or not at:
@@ -295,24 +344,103 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
+def database_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a PostgreSQL URL dockyard opens, or None (its password masked)."""
+    scheme, sep, _ = url.partition("://")
+    if not sep:  # not quoted: without "://" the masking cannot tell a password apart
+        return f"is not a URL; give one such as {_DATABASE_EXAMPLE}"
+    if scheme not in DATABASE_SCHEMES:  # as SQLAlchemy, which knows no POSTGRESQL://
+        schemes = ", ".join(f"{s}://" for s in DATABASE_SCHEMES)
+        return (
+            f"{redact_url(url)!r} is not a PostgreSQL URL; use {schemes}, e.g. {_DATABASE_EXAMPLE}"
+        )
+    return None
+
+
+def _has_password(url: str) -> bool:
+    try:
+        in_userinfo = urlsplit(url).password is not None
+    except ValueError:
+        in_userinfo = ":" in url.partition("://")[2].rpartition("@")[0]
+    return in_userinfo or _QUERY_PASSWORD.search(url) is not None
+
+
+def refuse_password_flag(url: str | None) -> None:
+    """A ``--database-url`` holding a password is refused: every process list shows argv."""
+    if url is not None and _has_password(url):
+        raise ConfigError(
+            f"--database-url {redact_url(url)!r} holds a password, which every process list "
+            "shows: pass the URL in DOCKYARD_DATABASE_URL_FILE or DOCKYARD_DATABASE_URL, or "
+            "the password in PGPASSFILE or PGPASSWORD"
+        )
+
+
+def store_location(settings: Settings) -> str | Path:
+    """What ``open_store`` opens: the database URL, or else the SQLite file of ``state``.
+
+    The URL comes with its password (PGPASSWORD's when the URL has none), in the clear:
+    pass it to ``open_store`` only (which names it with the password hidden), never
+    print or log it.
+    """
+    if settings.database_url is None:
+        return state_path(settings)
+    url = settings.database_url.get_secret_value()
+    if settings.pg_password is None or _has_password(url):
+        return url
+    parts = urlsplit(url)
+    user, _, hosts = parts.netloc.rpartition("@")
+    password = quote(settings.pg_password.get_secret_value(), safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{hosts}"))
+
+
 def state_path(settings: Settings) -> Path:
     return Path(settings.state).expanduser()
 
 
 class _StateOnly(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", extra="ignore", allow_inf_nan=False)
 
     state: str = ".dockyard/state.db"
+    database_url: SecretStr | None = None
+    database_url_file: str | None = None
+    pg_password: SecretStr | None = Field(default=None, validation_alias="PGPASSWORD")
+    replica_timeout: float = Field(default=30.0, gt=0, le=86400)  # as in Settings
 
 
-def load_state_setting(state: str | None) -> Settings:
-    """Only the state path, for the read commands: other DOCKYARD_* values don't matter."""
-    path = state if state is not None else _StateOnly().state
+def load_state_setting(state: str | None, database_url: str | None = None) -> Settings:
+    """Where the read commands find the state database: ``--state`` / ``--database-url``
+    over DOCKYARD_STATE / DOCKYARD_DATABASE_URL (or its _FILE) and PGPASSWORD. Other
+    DOCKYARD_* values don't matter here (DOCKYARD_REPLICA_TIMEOUT is checked alone)."""
+    refuse_password_flag(database_url)
+    try:
+        env = _StateOnly()
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, _Origin())) from None
+    path = state if state is not None else env.state
     problem = state_problem(path)
     if problem:
         where = "flag --state" if state is not None else "DOCKYARD_STATE"
         raise ConfigError(f"invalid setting: state ({where}): {problem}")
-    return Settings.model_construct(state=path)
+    url, where = _database_url_of(env, database_url)
+    if url is not None and (problem := database_url_problem(url.strip())):
+        raise ConfigError(f"invalid setting: database_url ({where}): {problem}")
+    return Settings.model_construct(
+        state=path,
+        database_url=SecretStr(url.strip()) if url and url.strip() else None,
+        pg_password=env.pg_password,
+        replica_timeout=env.replica_timeout,
+    )
+
+
+def _database_url_of(env: _StateOnly, flag: str | None) -> tuple[str | None, str]:
+    """The database URL the read commands use (flag > file > variable), and where from."""
+    if flag is not None:
+        return flag, "flag --database-url"
+    if env.database_url_file:
+        path = env.database_url_file
+        return _secret_file("DOCKYARD_DATABASE_URL_FILE", path), "DOCKYARD_DATABASE_URL_FILE"
+    url = env.database_url.get_secret_value() if env.database_url else None
+    return url, "DOCKYARD_DATABASE_URL"
 
 
 class ClientSettings(BaseSettings):
@@ -374,26 +502,25 @@ def load_client_settings(url: str | None) -> ClientSettings:
         given: dict[str, Any] = {"url": url} if url is not None else {}
         settings = ClientSettings(**given)
         if settings.api_token_file:
-            settings = ClientSettings(**given, api_token=_token_file(settings.api_token_file))
+            token = _secret_file("DOCKYARD_API_TOKEN_FILE", settings.api_token_file)
+            settings = ClientSettings(**given, api_token=token)
         return settings
     except ValidationError as exc:
         parts = (_client_error(e, url is not None) for e in exc.errors())
         raise ConfigError("; ".join(parts)) from None
 
 
-def _token_file(path: str) -> SecretStr:
-    """The token a client sends, read from DOCKYARD_API_TOKEN_FILE when it is set."""
+def _secret_file(variable: str, path: str) -> str:
+    """The secret in the file ``variable`` names (a mounted secret), stripped."""
     file = Path(path).expanduser()
     try:
         text = file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(
-            f"invalid setting: DOCKYARD_API_TOKEN_FILE: cannot read {file}: {reason}"
-        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"invalid setting: {variable}: cannot read {file}: {reason}") from None
     if not text:
-        raise ConfigError(f"invalid setting: DOCKYARD_API_TOKEN_FILE: {file} is empty")
-    return SecretStr(text)
+        raise ConfigError(f"invalid setting: {variable}: {file} is empty")
+    return text
 
 
 def _client_error(error: ErrorDetails, url_given: bool) -> str:

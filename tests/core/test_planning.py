@@ -79,6 +79,20 @@ def test_missed_slots_follow_the_catchup_policy(policy, window, expected_runs, e
     assert kinds(decisions, AdvanceCursor) == [AdvanceCursor("f/d", now)]
 
 
+@pytest.mark.parametrize("policy", list(CatchupPolicy))
+def test_a_slot_another_replica_serves_is_due_not_downtime_for_a_replica_just_started(policy):
+    # Another replica has served the deployment since T0 and advanced the cursor to
+    # minute 1; this one starts at 2:05, just after the slot at minute 2 fell due.
+    now = at(2, 5)
+    v = view(cursor=at(1), catchup=policy, served_since=T0)
+    decisions = plan(now, [v], started_at=now).decisions
+    assert kinds(decisions, RunSlot) == [RunSlot("f/d", at(2), "schedule")]
+    assert kinds(decisions, SkipSlots) == []
+    # With no replica serving it, the same slot was downtime for the policy to decide.
+    alone = plan(now, [view(cursor=at(1), catchup=policy)], started_at=now).decisions
+    assert [r.trigger for r in kinds(alone, RunSlot)] in ([], ["catchup"])
+
+
 def test_paused_deployment_skips_with_reason_paused_and_moves_cursor():
     decisions = plan(at(3, 1), [view(paused=True)], started_at=T0).decisions
     assert kinds(decisions, RunSlot) == []

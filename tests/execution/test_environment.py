@@ -46,6 +46,8 @@ def test_child_environment_drops_secrets_and_url_credentials(
         "DOCKYARD_API_TOKEN",
         "DOCKYARD_SOURCE_TOKEN",
         "DOCKYARD_SOURCE_WEBHOOK_SECRET",
+        "DOCKYARD_DATABASE_URL",
+        "PGPASSWORD",
     }
     assert not SECRET_ENV & env.keys()
     assert env["DOCKYARD_SOURCE"] == "https://git.example/r.git"

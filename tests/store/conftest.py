@@ -1,10 +1,13 @@
 """The backends the store contract runs against, and the fixtures that open them.
 
-``BACKENDS`` maps a backend's id to a function that, given the test's ``tmp_path``, says how
-to open stores on one fresh database of that backend. ``open_backend`` and ``store`` are
-parametrized over it, so every test that takes them runs once per backend. PostgreSQL is
-one more entry (a throwaway database on a server CI starts, behind a marker that skips it
-where no server is configured).
+``BACKENDS`` maps a backend's id to a function that, given the test's request and
+``tmp_path``, says how to open stores on one fresh database of that backend. ``open_backend``
+and ``store`` are parametrized over it, so every test that takes them runs once per backend:
+
+- ``sqlite``: a new file in ``tmp_path``;
+- ``postgresql``: a new database on the test session's private server (tests/pg.py), copied
+  from a template database migrated once per session, dropped after the test. Where
+  PostgreSQL is not installed these tests skip (they fail when ``CI`` is set).
 """
 
 from __future__ import annotations
@@ -17,23 +20,39 @@ import pytest
 
 from dockyard.store import open_store
 from dockyard.store.base import StateStore
+from tests.pg import (  # noqa: F401 (fixtures the store tests use)
+    PgServer,
+    pg_database,
+    pg_migrated_template,
+    pg_private_server,
+    pg_server,
+)
 from tests.store.support import DEP, T0, Opener
 
 
-def _sqlite(tmp_path: Path) -> Opener:
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
     url = f"sqlite:///{tmp_path / 'state' / 'state.db'}"
     return functools.partial(open_store, url)
 
 
-BACKENDS: dict[str, Callable[[Path], Opener]] = {
+def _postgresql(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    server: PgServer = request.getfixturevalue("pg_server")
+    template: str = request.getfixturevalue("pg_migrated_template")
+    name = server.create_database(template=template)
+    request.addfinalizer(functools.partial(server.drop_database, name))
+    return functools.partial(open_store, server.url(name))
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Opener]] = {
     "sqlite": _sqlite,
+    "postgresql": _postgresql,
 }
 
 
 @pytest.fixture(params=list(BACKENDS))
 def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Open (possibly several) stores on one database of the backend under test."""
-    connect = BACKENDS[request.param](tmp_path)
+    connect = BACKENDS[request.param](request, tmp_path)
     opened: list[StateStore] = []
 
     def opener(**kwargs: object) -> StateStore:

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from dockyard.core.records import NewRun
 from dockyard.core.states import RunState
-from dockyard.store import open_store
 from dockyard.store.aio import AsyncStore
-from tests.store.support import DEP, T0
+from tests.store.support import DEP, T0, Opener
 
 
-def test_claim_is_pending_in_one_write_once_per_slot_then_close(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-
-    async def go() -> None:
-        store = await AsyncStore.open(lambda: open_store(path))
-        assert store.database == str(path)
+def test_claim_is_pending_in_one_write_once_per_slot_then_close(open_backend: Opener) -> None:
+    async def go() -> str:
+        store = await AsyncStore.open(open_backend)
         await store.upsert_deployment(DEP, "nightly", {}, now=T0)
         slot = NewRun(DEP, "nightly", {"n": 1}, T0, "schedule", state=RunState.PENDING)
 
@@ -36,7 +31,9 @@ def test_claim_is_pending_in_one_write_once_per_slot_then_close(tmp_path: Path) 
         await store.close()
         with pytest.raises(RuntimeError):  # the database thread is gone
             await store.count_runs()
+        return store.database
 
-    asyncio.run(go())
-    with open_store(path) as store:  # what it wrote is on disk, once
-        assert [r.state for r in store.list_runs()] == [RunState.PENDING]
+    database = asyncio.run(go())
+    reopened = open_backend()  # what it wrote is stored, once
+    assert reopened.database == database
+    assert [r.state for r in reopened.list_runs()] == [RunState.PENDING]

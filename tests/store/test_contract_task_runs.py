@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from dockyard.core.records import TaskRunRecord
 from dockyard.core.states import RunState
 from dockyard.errors import NotFoundError
-from dockyard.store import open_store
 from dockyard.store.aio import AsyncStore
 from dockyard.store.base import StateStore
 from tests.store.support import DEP, T0, Opener, new_run
@@ -162,9 +160,9 @@ def test_task_runs_saved_by_one_instance_are_read_by_another(open_backend: Opene
     assert reader.get_run(run.id).tags == ("shared",)
 
 
-def test_the_async_store_has_the_same_calls(tmp_path: Path) -> None:
+def test_the_async_store_has_the_same_calls(open_backend: Opener) -> None:
     async def go() -> None:
-        store = await AsyncStore.open(lambda: open_store(tmp_path / "state.db"))
+        store = await AsyncStore.open(open_backend)
         try:
             await store.upsert_deployment(DEP, "nightly", {}, now=T0)
             run = await store.create_run(new_run(tags=("a",)))

@@ -1,7 +1,8 @@
 """The ``dockyard`` command line: parses flags, builds settings, calls the right module.
 
-The read commands (``deployment ls/inspect/pause/resume``, ``run ls/inspect/logs``) pick
-a reader with ``readers.open_reader`` (``--url``: the API; ``--state``: the database) and
+The read commands (``deployment ls/inspect/pause/resume``, ``run ls/inspect/logs``,
+``replica ls``) pick a reader with ``readers.open_reader`` (``--url``: the API; ``--state``
+or ``--database-url``: the database) and
 print what it returns with one ``display`` renderer per resource; the commands only a
 serve process can do (``deployment run``, ``run cancel``, ``run logs --follow``) are in
 ``remote``.
@@ -31,14 +32,31 @@ app = typer.Typer(
 )
 deployment_app = typer.Typer(help="Inspect, pause and run deployments.", no_args_is_help=True)
 run_app = typer.Typer(help="Inspect, follow and cancel flow runs.", no_args_is_help=True)
+replica_app = typer.Typer(
+    help="List the serve processes sharing a state database.", no_args_is_help=True
+)
 app.add_typer(deployment_app, name="deployment")
 app.add_typer(run_app, name="run")
+app.add_typer(replica_app, name="replica")
 
 _DEBUG = {"on": False}
 
 StateOpt = Annotated[
     str | None,
-    typer.Option("--state", help="State database file (env DOCKYARD_STATE)."),
+    typer.Option(
+        "--state",
+        help="State database file (env DOCKYARD_STATE); with a database URL, local files "
+        "(results, sources) still go beside it.",
+    ),
+]
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL state database, e.g. postgresql://dockyard@db:5432/dockyard (env "
+        "DOCKYARD_DATABASE_URL or DOCKYARD_DATABASE_URL_FILE). No password here (process "
+        "lists show it): put it in those, or in PGPASSFILE / PGPASSWORD.",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 # main() reads --debug from argv; the commands declare it so that click accepts it.
@@ -49,7 +67,9 @@ _URL_HELP = (
 )
 UrlOpt = Annotated[
     str | None,
-    typer.Option("--url", help=_URL_HELP + " Without it, read the --state database."),
+    typer.Option(
+        "--url", help=_URL_HELP + " Without it, read the --state / --database-url database."
+    ),
 ]
 ServerUrlOpt = Annotated[str | None, typer.Option("--url", help=_URL_HELP)]
 # The bounds of the API's `limit` and `tail` query parameters (web/api.py), so that
@@ -83,6 +103,7 @@ def serve(
     ] = None,
     shutdown_grace: Annotated[float | None, typer.Option(help="Seconds to drain.")] = None,
     state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
     config: Annotated[str | None, typer.Option(help="dockyard.yaml with deployments.")] = None,
     webserver: Annotated[
         bool | None,
@@ -126,6 +147,7 @@ def serve(
         "pause_on_shutdown": pause_on_shutdown,
         "shutdown_grace": shutdown_grace,
         "state": state,
+        "database_url": database_url,
         "config": config,
         "webserver": webserver,
         "port": port,
@@ -155,10 +177,14 @@ def serve(
 
 @deployment_app.command("ls")
 def deployment_ls(
-    url: UrlOpt = None, state: StateOpt = None, json: JsonOpt = False, debug: DebugOpt = False
+    url: UrlOpt = None,
+    state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """List deployments with their schedules, whether they are paused and their next run."""
-    with readers.open_reader(url, state) as reader:
+    with readers.open_reader(url, state, database_url) as reader:
         display.deployments(reader.deployments(), as_json=json)
 
 
@@ -167,11 +193,12 @@ def deployment_inspect(
     name: Annotated[str, typer.Argument(help="flow/deployment")],
     url: UrlOpt = None,
     state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
     json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Show one deployment: schedules, next runs, parameters and their defaults, last run."""
-    with readers.open_reader(url, state) as reader:
+    with readers.open_reader(url, state, database_url) as reader:
         display.deployment_detail(reader.deployment(name), as_json=json)
 
 
@@ -180,11 +207,12 @@ def deployment_pause(
     name: str,
     url: UrlOpt = None,
     state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
     json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Pause a deployment's schedules (stays paused across restarts until resumed)."""
-    with readers.open_reader(url, state) as reader:
+    with readers.open_reader(url, state, database_url) as reader:
         display.deployment_changed(reader.set_paused(name, True), as_json=json)
 
 
@@ -193,11 +221,12 @@ def deployment_resume(
     name: str,
     url: UrlOpt = None,
     state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
     json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Resume a paused deployment's schedules."""
-    with readers.open_reader(url, state) as reader:
+    with readers.open_reader(url, state, database_url) as reader:
         display.deployment_changed(reader.set_paused(name, False), as_json=json)
 
 
@@ -230,6 +259,7 @@ def run_ls(
     limit: Annotated[int, typer.Option(min=1, max=MAX_RUNS, help="How many (newest first).")] = 20,
     url: UrlOpt = None,
     state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
     json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -237,7 +267,7 @@ def run_ls(
     from dockyard.core.states import parse_state
 
     states = [parse_state(s) for s in status or []]
-    with readers.open_reader(url, state) as reader:
+    with readers.open_reader(url, state, database_url) as reader:
         display.runs(reader.runs(deployment, states, limit), as_json=json)
 
 
@@ -246,11 +276,12 @@ def run_inspect(
     run_id: str,
     url: UrlOpt = None,
     state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
     json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Show one run: state history, tags, task runs, parameters, error, result."""
-    with readers.open_reader(url, state) as reader:
+    with readers.open_reader(url, state, database_url) as reader:
         display.run_detail(reader.run(run_id), as_json=json)
 
 
@@ -263,16 +294,18 @@ def run_logs(
     ] = False,
     url: UrlOpt = None,
     state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
     json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Print the stored output of a run; --follow streams it until the run ends."""
-    if follow and state is not None:
-        raise UsageError("--follow reads from a running serve process: use --url, not --state")
+    if follow and (state is not None or database_url is not None):
+        local = "--state" if database_url is None else "--database-url"
+        raise UsageError(f"--follow reads from a running serve process: use --url, not {local}")
     if follow:
         http = remote.require_url(url, "run logs --follow")
         raise typer.Exit(remote.follow_logs(http, run_id, tail=tail, as_json=json))
-    with readers.open_reader(url, state) as reader:
+    with readers.open_reader(url, state, database_url) as reader:
         display.log_lines(reader.logs(run_id, tail), as_json=json)
 
 
@@ -283,6 +316,20 @@ def run_cancel(
     """Cancel a run: its process group is terminated and it ends Cancelled (needs --url)."""
     http = remote.require_url(url, "run cancel")
     raise typer.Exit(remote.run_cancel(http, run_id, as_json=json))
+
+
+@replica_app.command("ls")
+def replica_ls(
+    url: UrlOpt = None,
+    state: StateOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the serve processes sharing the database: live, lost (no heartbeat within
+    DOCKYARD_REPLICA_TIMEOUT seconds) or stopped, with the runs each holds."""
+    with readers.open_reader(url, state, database_url) as reader:
+        display.replicas(reader.replicas(), as_json=json)
 
 
 @app.command("build")

@@ -21,6 +21,10 @@ from dockyard.core.schedules import SCHEDULE_KINDS
 
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 Item = Mapping[str, Any]
+REVISION_CHARS = 12
+"""How much of a git revision the replica table shows (as ``git log --oneline`` would)."""
+SHOWN_DEPLOYMENTS = 3
+"""How many deployment names a replica's row lists before "(+N)"."""
 
 
 def print_json(value: Any) -> None:
@@ -111,6 +115,11 @@ def run_detail(run: Item, *, as_json: bool) -> None:
         ("error", run.get("error") or "-"),
         ("result", run.get("result") or "-"),
     ]
+    if run.get("replica"):
+        version = run.get("dockyard_version")
+        revision = (run.get("code_revision") or "")[:REVISION_CHARS]
+        ran = run["replica"] + (f" (dockyard {version})" if version else "")
+        rows.append(("ran on", ran + (f" at revision {revision}" if revision else "")))
     _fields(rows, width=11)
     _say("history")
     for event in run.get("history") or []:
@@ -145,6 +154,46 @@ def log_lines(items: Sequence[Item], *, as_json: bool) -> None:
         return
     for item in items:
         print(item["line"])
+
+
+def replicas(items: Sequence[Item], *, as_json: bool, now: datetime | None = None) -> None:
+    """A table of the replicas sharing a database (``ReplicaOut``); ``LAST SEEN`` is the
+    age of each one's last heartbeat at ``now`` (this machine's clock)."""
+    if as_json:
+        print_json(list(items))
+        return
+    now = now or datetime.now(UTC)
+    table = Table(
+        "ID", "HOST", "VERSION", "REVISION", "STATE", "LAST SEEN", "RUNS", "DEPLOYMENTS", box=None
+    )
+    for r in items:
+        table.add_row(
+            Text(r["id"]),  # Text: hostnames and names are never rich markup
+            Text(r["host"]),
+            Text(r["version"]),
+            (r.get("code_revision") or "-")[:REVISION_CHARS],
+            r["state"],
+            _age(datetime.fromisoformat(r["last_seen"]), now),
+            str(r["runs_held"]),
+            Text(_some(r.get("deployments") or [])),
+        )
+    console.print(table)
+
+
+def _age(at: datetime, now: datetime) -> str:
+    """``4s ago``, ``3m ago``, ``2h ago``, ``5d ago`` (``0s ago`` for a clock behind)."""
+    seconds = max(int((now - at).total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _some(names: Sequence[str]) -> str:
+    """The first few names, and how many more: ``a, b, c (+2)``."""
+    shown = ", ".join(names[:SHOWN_DEPLOYMENTS]) or "-"
+    more = len(names) - SHOWN_DEPLOYMENTS
+    return f"{shown} (+{more})" if more > 0 else shown
 
 
 def stream_item(item: Item, *, as_json: bool) -> None:

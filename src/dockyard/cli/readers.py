@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel
 
@@ -74,6 +76,10 @@ class Reader(Protocol):
         """The run's stored output lines (the last ``tail`` ones), as ``LogLineOut``."""
         ...
 
+    def replicas(self) -> list[Item]:
+        """The serve processes sharing the database, as ``ReplicaOut``."""
+        ...
+
     def close(self) -> None:
         """Release the connection or the database."""
         ...
@@ -104,6 +110,9 @@ class HttpReader:
 
     def logs(self, run_id: str, tail: int | None) -> list[Item]:
         return list(self.api.logs(run_id, tail)["lines"])
+
+    def replicas(self) -> list[Item]:
+        return list(self.api.call("GET", "/replicas"))
 
     def close(self) -> None:
         self.api.close()
@@ -159,6 +168,12 @@ class LocalReader:
         run = self.store.get_run(run_id)  # resolves a prefix; unknown ids are an error
         return [_json(shapes.log_line(line)) for line in self.store.get_logs(run.id, tail=tail)]
 
+    def replicas(self) -> list[Item]:
+        from dockyard.web import shapes
+
+        now, timeout = self.now(), self.store.replica_timeout
+        return [_json(shapes.replica(r, now, timeout)) for r in self.store.list_replicas()]
+
     def close(self) -> None:
         self.store.close()
 
@@ -183,16 +198,20 @@ def stored_schedules(spec: Mapping[str, Any]) -> list[Schedule]:
         return []
 
 
-def settings_for(url: str | None, state: str | None) -> ClientSettings | None:
-    """Client settings when the command should talk HTTP, None for the local --state mode.
+def settings_for(
+    url: str | None, state: str | None, database_url: str | None = None
+) -> ClientSettings | None:
+    """Client settings when the command should talk HTTP, None for the local mode.
 
-    Precedence: --url > --state > DOCKYARD_URL > DOCKYARD_STATE.
+    Precedence: --url > --state / --database-url > DOCKYARD_URL > DOCKYARD_DATABASE_URL
+    (or its _FILE) > DOCKYARD_STATE.
     """
-    if url is not None and state is not None:
+    local = "--state" if database_url is None else "--database-url"
+    if url is not None and (state is not None or database_url is not None):
         raise UsageError(
-            "give either --url (a running serve process) or --state (its database), not both"
+            f"give either --url (a running serve process) or {local} (its database), not both"
         )
-    if state is not None:
+    if state is not None or database_url is not None:
         return None
     settings = load_client_settings(url)
     return settings if settings.url else None
@@ -207,34 +226,58 @@ def client(settings: ClientSettings) -> Client:
 
 
 @contextlib.contextmanager
-def open_reader(url: str | None, state: str | None) -> Iterator[Reader]:
-    """The reader ``--url`` / ``--state`` (or DOCKYARD_URL / DOCKYARD_STATE) ask for."""
-    http = settings_for(url, state)
-    reader: Reader = HttpReader(client(http)) if http else LocalReader(open_state(state))
+def open_reader(
+    url: str | None, state: str | None, database_url: str | None = None
+) -> Iterator[Reader]:
+    """The reader ``--url`` / ``--state`` / ``--database-url`` (or DOCKYARD_URL /
+    DOCKYARD_STATE / DOCKYARD_DATABASE_URL) ask for."""
+    http = settings_for(url, state, database_url)
+    reader: Reader
+    if http:
+        reader = HttpReader(client(http))
+    else:
+        reader = LocalReader(open_state(state, database_url))
     try:
         yield reader
     finally:
         reader.close()
 
 
-def open_state(state: str | None) -> SqlStateStore:
-    """The existing state database (--state, DOCKYARD_STATE or the default path).
+def open_state(state: str | None, database_url: str | None = None) -> SqlStateStore:
+    """The existing state database: --database-url / DOCKYARD_DATABASE_URL, else --state,
+    DOCKYARD_STATE or the default path.
 
     A file that cannot be opened (corrupt, not SQLite, a directory) is a usage error
     (exit 2) as in ``dockyard serve``: the fix is another --state or repairing the file.
+    A database server that cannot be reached is an error (exit 1) naming it without its
+    password.
     """
-    from dockyard.settings import load_state_setting, state_path
+    from dockyard.settings import load_state_setting, store_location
     from dockyard.store import open_store
 
-    path = state_path(load_state_setting(state))
-    if not path.exists():
+    settings = load_state_setting(state, database_url)
+    location = store_location(settings)
+    if isinstance(location, Path) and not location.exists():
         raise UsageError(
-            f"no state database at {path}; run 'dockyard serve' first or pass --state PATH"
+            f"no state database at {location}; run 'dockyard serve' first or pass --state PATH"
         )
     try:
-        return open_store(path)
+        return open_store(location, replica_timeout=settings.replica_timeout)
     except StateStoreError as exc:
-        raise UsageError(str(exc)) from None
+        if isinstance(location, Path):
+            raise UsageError(str(exc)) from None
+        raise StateStoreError(_without_password(str(exc), location)) from None
+
+
+def _without_password(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` masked, wherever the store's message put it."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(str(secret), "***")
+    return text
 
 
 def _json(model: BaseModel) -> Item:

@@ -20,6 +20,7 @@ from dockyard.core.policies import (
     DEFAULT_CATCHUP_WINDOW_SECONDS,
     CatchupPolicy,
     OverlapPolicy,
+    ShutdownPolicy,
     Trigger,
     check_catchup,
     policy,
@@ -83,6 +84,8 @@ class Deployment:
     """True starts paused; False/None leave a person's pause alone."""
     concurrency_limit: int | None = None
     overlap: OverlapPolicy = OverlapPolicy.ALLOW
+    on_shutdown: ShutdownPolicy = ShutdownPolicy.CANCEL
+    """What a replica that stops does with its runs still going after the grace period."""
     catchup: CatchupPolicy = CatchupPolicy.LATEST
     catchup_window_seconds: float = DEFAULT_CATCHUP_WINDOW_SECONDS
     catchup_max: int = DEFAULT_CATCHUP_MAX
@@ -169,6 +172,7 @@ class Deployment:
             "paused": self.paused,
             "concurrency_limit": self.concurrency_limit,
             "overlap": self.overlap.value,
+            "on_shutdown": self.on_shutdown.value,
             "catchup": self.catchup.value,
             "catchup_window_seconds": self.catchup_window_seconds,
             "catchup_max": self.catchup_max,
@@ -198,6 +202,7 @@ class Deployment:
             schedules=schedules,
             tags=tuple(data.pop("tags", ())),
             overlap=OverlapPolicy(data.pop("overlap", "allow")),
+            on_shutdown=ShutdownPolicy(data.pop("on_shutdown", "cancel")),
             catchup=CatchupPolicy(data.pop("catchup", "latest")),
             retry_delay_seconds=list(delay) if isinstance(delay, list) else float(delay),
             **{k: v for k, v in data.items() if k in _FIELDS},
@@ -252,6 +257,9 @@ def _from_flow(
         paused=opts.pop("paused", None),
         concurrency_limit=_positive_or_none("concurrency_limit", concurrency),
         overlap=policy(OverlapPolicy, "overlap", opts.pop("overlap", None) or "allow"),
+        on_shutdown=policy(
+            ShutdownPolicy, "on_shutdown", opts.pop("on_shutdown", None) or "cancel"
+        ),
         catchup=policy(CatchupPolicy, "catchup", opts.pop("catchup", None) or "latest"),
         catchup_window_seconds=float(
             opts.pop("catchup_window", None) or DEFAULT_CATCHUP_WINDOW_SECONDS

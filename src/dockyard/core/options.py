@@ -55,6 +55,7 @@ class DeploymentOptions(TypedDict, total=False):
     timezone: str | None
     anchor_date: datetime | str | None
     overlap: str | None
+    on_shutdown: str | None
     catchup: str | None
     catchup_window: float | None
     catchup_max: int | None

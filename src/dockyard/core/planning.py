@@ -47,6 +47,9 @@ class DeploymentView:
     catchup_max: int = 10
     active_runs: Sequence[str] = ()
     """Ids of this deployment's runs that are Pending or Running."""
+    served_since: datetime | None = None
+    """Since when another replica has served it, if earlier than this process's start:
+    slots it fell due for are not downtime (that replica may not have claimed them yet)."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,15 @@ def plan(
     """Decide what is due at ``now``.
 
     A slot is *missed* (and follows the catch-up policy) when it fell due before the
-    process started or more than ``misfire_grace_seconds`` ago; otherwise it is due now.
+    deployment was served (by this process, or by a replica since ``served_since``) or more
+    than ``misfire_grace_seconds`` ago; otherwise it is due now.
     """
-    # A grace longer than the uptime means "since start": clamped, so no overflow either.
-    grace = min(misfire_grace_seconds, max((now - started_at).total_seconds(), 0.0))
-    cutoff = max(now - timedelta(seconds=grace), started_at)
     decisions: list[Decision] = []
     for view in deployments:
+        up = min(started_at, view.served_since) if view.served_since else started_at
+        # A grace longer than the uptime means "since start": clamped, so no overflow either.
+        grace = min(misfire_grace_seconds, max((now - up).total_seconds(), 0.0))
+        cutoff = max(now - timedelta(seconds=grace), up)
         # One deployment's broken schedule must not stop the others being planned.
         try:
             decisions.extend(_plan_one(now, cutoff, view))

@@ -41,6 +41,16 @@ class CatchupPolicy(StrEnum):
     """Run every missed slot inside the window, at most ``catchup_max`` (the newest)."""
 
 
+class ShutdownPolicy(StrEnum):
+    """What happens to a run still going when its serve process's shutdown grace ends."""
+
+    CANCEL = "cancel"
+    """Stop it: it ends Cancelled."""
+    RESCHEDULE = "reschedule"
+    """Stop it, end it Cancelled with the reason, and queue a new Pending run of it for
+    another replica (for flows that are safe to repeat)."""
+
+
 class Trigger(StrEnum):
     """Why a run exists."""
 

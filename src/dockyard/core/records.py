@@ -87,6 +87,11 @@ class RunRecord:
     """That attempt's process identity (JSON), so a later start can find what it left."""
     tags: tuple[str, ...] = ()
     """The deployment's tags at creation, those given to an ad-hoc run, or as set since."""
+    cancel_requested: str | None = None
+    """Why someone asked to cancel this run while another replica runs it (its owner
+    stops it and records the end)."""
+    dockyard_version: str | None = None
+    """The dockyard version of the replica that ran the current attempt."""
 
     @property
     def duration_seconds(self) -> float | None:
@@ -205,3 +210,45 @@ class TaskRunRecord:
         if record.state not in TASK_RUN_STATES:
             raise ValueError(f"unknown task run state {record.state!r}")
         return record
+
+
+REPLICA_STATES = ("live", "lost", "stopped")
+"""What ``ReplicaRecord.state`` can say: heartbeating, heartbeat expired, left cleanly."""
+
+
+@dataclass(frozen=True)
+class ReplicaRecord:
+    """One serve process sharing the database: who it is and when it last said so."""
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    code_revision: str | None
+    deployments: tuple[str, ...]
+    runs_held: int
+    started_at: datetime
+    last_seen: datetime
+    stopped_at: datetime | None
+
+    def state(self, now: datetime, timeout: float) -> str:
+        """``stopped`` once it left, ``lost`` when its heartbeat is older than ``timeout``
+        seconds at ``now``, else ``live``."""
+        if self.stopped_at is not None:
+            return "stopped"
+        return "lost" if (now - self.last_seen).total_seconds() > timeout else "live"
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> ReplicaRecord:
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["deployments"] = tuple(values["deployments"] or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Takeable:
+    """A deployment a replica can start runs of: what ``take_runs`` needs to know."""
+
+    deployment: str
+    concurrency_limit: int | None = None
+    code_revision: str | None = None

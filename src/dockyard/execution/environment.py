@@ -20,9 +20,16 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 SECRET_ENV = frozenset(
-    {"DOCKYARD_API_TOKEN", "DOCKYARD_SOURCE_TOKEN", "DOCKYARD_SOURCE_WEBHOOK_SECRET"}
+    {
+        "DOCKYARD_API_TOKEN",
+        "DOCKYARD_SOURCE_TOKEN",
+        "DOCKYARD_SOURCE_WEBHOOK_SECRET",
+        "DOCKYARD_DATABASE_URL",
+        "PGPASSWORD",
+    }
 )
-"""dockyard's own secrets: flow code (and what it logs) never sees them."""
+"""dockyard's own secrets: flow code (and what it logs) never sees them. The state
+database's URL and libpq's PGPASSWORD are among them: settings keep both for the store."""
 _HIDDEN: set[str] = set()
 """Variables the user named as secrets (a git source's ``token_env``), hidden like those."""
 URL_ENV = frozenset({"DOCKYARD_SOURCE"})

@@ -30,18 +30,22 @@ from dockyard.execution.workdir import WorkDir
 from dockyard.metrics import Metrics
 from dockyard.service.catalog import Catalog
 from dockyard.service.code import CodeSupervisor, SourcePlan
+from dockyard.service.membership import Membership
 from dockyard.service.ops import Operations, ProcessStatus
 from dockyard.service.registry import Registry
 from dockyard.service.scheduler import Scheduler
 from dockyard.service.supervisor import ActiveRun, RunSupervisor, Verdict, utcnow
 from dockyard.service.throttle import WarningThrottle
 from dockyard.service.webserver import Webserver
-from dockyard.settings import Settings, state_path
+from dockyard.settings import Settings, state_path, store_location
 from dockyard.store import open_store
 from dockyard.store.aio import AsyncStore
 from dockyard.web.auth import RunTokens
 
 logger = logging.getLogger("dockyard")
+
+DRAIN_RECORD_SECONDS = 10.0
+"""After the kill delay, how long a shutdown waits for stopped runs' ends to be recorded."""
 
 
 class ServeService:
@@ -79,6 +83,8 @@ class ServeService:
         self.scheduler: Scheduler | None = None
         self.registry: Registry | None = None
         self.code: CodeSupervisor | None = None
+        self.membership: Membership | None = None
+        self._last_recovery: datetime | None = None
         self._wake = asyncio.Event()
         self._work_dir: WorkDir | None = None
 
@@ -133,10 +139,12 @@ class ServeService:
 
     async def startup(self) -> None:
         become_subreaper()
-        path = state_path(self.settings)
-        limit = self.settings.max_log_lines
+        location = store_location(self.settings)
+        limit, timeout = self.settings.max_log_lines, self.settings.replica_timeout
         try:
-            self.store = await AsyncStore.open(lambda: open_store(path, max_log_lines=limit))
+            self.store = await AsyncStore.open(
+                lambda: open_store(location, max_log_lines=limit, replica_timeout=timeout)
+            )
         except StateStoreError as exc:
             raise UsageError(str(exc)) from None  # the fix is a different --state
         owner = await self.store.take_lease()
@@ -149,23 +157,31 @@ class ServeService:
         assert self.registry is not None and self.code is not None
         await self.registry.adopt(list(self.catalog), now)
         self._work_dir.clean_stale()
+        assert self.membership is not None
+        await self.membership.join()
         self.status.ready = True
-        self._announce(path)
+        self._announce(self.store.database)
         await self.code.start(self.registry)
 
     def _build(self, store: AsyncStore, work_dir: Path, now: datetime, owner: str) -> None:
         """Make the collaborators that need the open store."""
+        self.membership = membership = Membership(
+            store, owner, self.catalog, self.metrics, self._runs_held,
+            interval=self.beat_interval, timeout=self.settings.replica_timeout,
+            clock=self.clock, throttle=self.throttle, wake=self.wake,
+        )  # fmt: skip
         self.supervisor = RunSupervisor(
             store, SubprocessExecutor(work_dir), kill_delay=self.settings.kill_delay,
             on_start=self._run_started, on_done=self._run_done, out=self.out, clock=self.clock,
             owner=owner, metrics=self.metrics,
             api_url=self.webserver.url, run_tokens=self.run_tokens,
-            results_dir=str(results_dir(state_path(self.settings))),
+            results_dir=str(results_dir(state_path(self.settings))), throttle=self.throttle,
         )  # fmt: skip
         self.registry = Registry(store, self.catalog, self.supervisor, self.metrics, self.wake)
         self.scheduler = Scheduler(
             store, self.catalog, self.supervisor, self.metrics, self.settings,
             started_at=now, throttle=self.throttle, stopping=lambda: self.status.should_exit,
+            owner=owner, served_since=membership.served_since,
         )  # fmt: skip
         self.code = CodeSupervisor(
             self.plans, self.settings, self.metrics,
@@ -173,7 +189,15 @@ class ServeService:
         )  # fmt: skip
         self.ops.attach(store, self.supervisor, self.code)
 
-    def _announce(self, path: Path) -> None:
+    def _runs_held(self) -> int:
+        return len(self.supervisor.active) if self.supervisor is not None else 0
+
+    @property
+    def beat_interval(self) -> float:
+        """Seconds between heartbeats: a third of the replica timeout at most."""
+        return min(self.settings.heartbeat, self.settings.replica_timeout / 3)
+
+    def _announce(self, path: str) -> None:
         if self.starting_message:
             names = ", ".join(self.catalog.names()) or "nothing yet"
             sources = ", ".join(p.repo.safe_url for p in self.plans)
@@ -229,18 +253,32 @@ class ServeService:
         assert self.store is not None
         reap_orphans(self.supervisor.pids())
         await self.store.ping()  # a deleted state file stops claiming (and says so)
+        await self._recover_lost(now)
         return await self.scheduler.tick(now)
 
+    async def _recover_lost(self, now: datetime) -> None:
+        """Once a heartbeat interval: take over the runs of replicas that are gone."""
+        assert self.registry is not None and self.membership is not None
+        last = self._last_recovery
+        if last is not None and (now - last).total_seconds() < self.beat_interval:
+            return
+        self._last_recovery = now
+        trust = self.membership.trusts_heartbeats(now)
+        await self.registry.recover_lost(trust_heartbeats=trust)
+
     async def shutdown(self) -> None:
-        """Stop pulling, pause schedules (pause_on_shutdown), drain runs, close the store."""
+        """Stop pulling, pause schedules (pause_on_shutdown, unless another replica serves
+        them), drain runs, leave the replicas, close the store."""
         self.status.ready = False
         self.status.draining = True
         if self.code is not None:
             await self.code.stop()
         if self.store is not None and self.supervisor is not None:
             if self.settings.pause_on_shutdown and self.registry is not None:
-                await self.registry.pause_for_shutdown(self.clock())
+                await self._pause_for_shutdown(self.registry)
             await self._drain(self.supervisor)
+        if self.membership is not None:
+            await self.membership.leave()
         if self.store is not None:
             await self.store.close()
         if self._work_dir is not None:
@@ -249,6 +287,13 @@ class ServeService:
             self.status.exit_code = 1
         if self.status.started_at is not None:
             logger.info("stopped")
+
+    async def _pause_for_shutdown(self, registry: Registry) -> None:
+        try:
+            elsewhere = await self.membership.served_elsewhere() if self.membership else set()
+            await registry.pause_for_shutdown(self.clock(), elsewhere)
+        except StateStoreError as exc:
+            logger.warning("schedules not paused for the shutdown: %s", exc)
 
     async def _drain(self, runs: RunSupervisor) -> None:
         grace = self.settings.shutdown_grace
@@ -263,11 +308,13 @@ class ServeService:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(0.5, deadline - loop.time()))
-        reason = f"shutdown: still running after the {grace:g}s grace period"
         if self.status.force_exit:
             runs.kill_all("shutdown forced by a second signal")
-        for run_id in list(runs.active):
-            runs.cancel(run_id, reason)
+        runs.stop_for_shutdown(f"shutdown: still running after the {grace:g}s grace period")
+        tasks = [a.task for a in runs.active.values() if a.task is not None]
+        if tasks:  # stopped runs record their end; a store that stays down is given up on
+            await asyncio.wait(tasks, timeout=self.settings.kill_delay + DRAIN_RECORD_SECONDS)
+        runs.closed.set()
         await runs.wait_all()
 
     # ── what the supervisor reports ───────────────────────────────────────────

@@ -26,8 +26,9 @@ from dockyard.service.code import CodeSupervisor
 from dockyard.service.supervisor import RunSupervisor
 from dockyard.settings import Settings
 from dockyard.store.aio import AsyncStore
+from dockyard.web import shapes
 from dockyard.web.backend import DeploymentView
-from dockyard.web.schemas import Health, Ready, SourceOut
+from dockyard.web.schemas import Health, Ready, ReplicaOut, SourceOut
 
 STORE_PING_SECONDS = 2.0
 NEXT_RUNS = 5
@@ -247,6 +248,13 @@ class Operations:
     def sources(self) -> list[SourceOut]:
         managers = self._code.managers.values() if self._code is not None else []
         return [SourceOut(**vars(m.status)) for m in managers]
+
+    async def replicas(self) -> list[ReplicaOut]:
+        """The replicas sharing the database, their state at this process's clock."""
+        store = self.store
+        records = await store.list_replicas()
+        now = self.clock()
+        return [shapes.replica(r, now, store.replica_timeout) for r in records]
 
     def trigger_sources(self) -> int:
         return self._code.trigger() if self._code is not None else 0

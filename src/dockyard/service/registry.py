@@ -76,15 +76,38 @@ class Registry:
 
     async def _recover_crashed(self, names: set[str]) -> None:
         """Runs left Running by a process that was killed end Crashed (or retry)."""
+        await self.recover_lost(names, trust_heartbeats=False)
+
+    async def recover_lost(self, names: set[str] | None = None, *, trust_heartbeats: bool) -> int:
+        """Conclude the Running runs whose owner is gone; return how many.
+
+        An owner is gone when ``owner_alive`` says so. Where that rests on heartbeats
+        (no lock files: PostgreSQL), only a replica that ``trust_heartbeats`` judges.
+        Two replicas recovering the same run is harmless: one transition wins.
+        """
+        if self.store.local_dir is None and not trust_heartbeats:
+            return 0
         verdict = Verdict(RunState.CRASHED, CRASH_MESSAGE, error=CRASH_MESSAGE, retry=True)
-        for run in await self.store.runs_in_states([RunState.RUNNING]):
-            deployment = self.catalog.find(run.deployment)
-            if deployment is None or run.deployment not in names:
+        alive: dict[str | None, bool] = {}
+        recovered = 0
+        for light in await self.store.runs_in_states([RunState.RUNNING], light=True):
+            deployment = self.catalog.find(light.deployment)
+            if deployment is None or (names is not None and light.deployment not in names):
                 continue
-            if run.id in self.supervisor.active or await self.store.owner_alive(run.owner):
-                continue  # ours, or another live serve process's on the same state
-            how = await self.supervisor.recover(run, deployment, verdict)
+            if light.id in self.supervisor.active:
+                continue
+            if light.owner not in alive:
+                alive[light.owner] = await self.store.owner_alive(light.owner)
+            if alive[light.owner]:
+                continue  # another live serve process's run
+            run = await self.store.get_run(light.id)
+            try:
+                how = await self.supervisor.recover(run, deployment, verdict)
+            except ValueError:
+                continue  # another replica recovered it first
+            recovered += 1
             logger.warning("run %s of %s: %s", run.id[:8], run.deployment, how)
+        return recovered
 
     async def _resume_after_shutdown(self, now: datetime, names: set[str]) -> None:
         """Schedules paused by the last shutdown resume; slots due meanwhile are skipped."""
@@ -105,9 +128,17 @@ class Registry:
                 record.name, skipped,
             )  # fmt: skip
 
-    async def pause_for_shutdown(self, now: datetime) -> None:
-        """Mark every served schedule paused ("shutdown") until the next start resumes it."""
+    async def pause_for_shutdown(self, now: datetime, served_elsewhere: set[str]) -> None:
+        """Mark the served schedules paused ("shutdown") until the next start resumes them,
+        except those another live replica serves: a rolling restart leaves none paused."""
+        paused = 0
         for record in await self.store.list_deployments():
-            if record.name in self.catalog and not record.paused:
-                await self.store.set_paused(record.name, True, PauseReason.SHUTDOWN, now=now)
-        logger.info("paused %d schedule(s) until the next start", len(self.catalog))
+            if record.name not in self.catalog or record.paused:
+                continue
+            if record.name in served_elsewhere:
+                continue
+            await self.store.set_paused(record.name, True, PauseReason.SHUTDOWN, now=now)
+            paused += 1
+        kept = len(self.catalog) - paused
+        elsewhere = f"; {kept} kept running by other replicas" if served_elsewhere else ""
+        logger.info("paused %d schedule(s) until the next start%s", paused, elsewhere)

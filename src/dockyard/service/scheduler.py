@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
+from dockyard._version import __version__
 from dockyard.core import planning
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import SkipReason, Trigger
-from dockyard.core.records import DeploymentRecord, RunRecord
+from dockyard.core.records import DeploymentRecord, RunRecord, Takeable
 from dockyard.core.states import RunState
 from dockyard.metrics import Metrics
 from dockyard.service.catalog import Catalog
@@ -26,6 +26,9 @@ from dockyard.settings import Settings
 from dockyard.store.aio import AsyncStore
 
 logger = logging.getLogger("dockyard")
+
+TAKE_UNLIMITED = 100
+"""Runs one tick takes at most without a ``limit`` (the next tick takes more)."""
 
 
 class Scheduler:
@@ -42,8 +45,14 @@ class Scheduler:
         started_at: datetime,
         throttle: WarningThrottle,
         stopping: Callable[[], bool] = lambda: False,
+        owner: str = "",
+        served_since: Callable[[str], datetime | None] = lambda name: None,
     ) -> None:
         self.store = store
+        self.owner = owner
+        """This replica's id: the owner of the runs it takes."""
+        self.served_since = served_since
+        """Since when another live replica has served a deployment (None: none does)."""
         self.catalog = catalog
         self.supervisor = supervisor
         self.metrics = metrics
@@ -67,20 +76,44 @@ class Scheduler:
             await self._apply(decision, now)
         self._record_failures(views, decisions)
         next_retry = await self._promote_due_retries(now)
-        await self._dispatch()
+        await self._dispatch(now)
         self._report(now, views)
         times = [t for t in (planning.next_wakeup(now, views), next_retry) if t is not None]
         return min(times) if times else None
 
     async def _views(self) -> list[planning.DeploymentView]:
         records = {r.name: r for r in await self.store.list_deployments()}
-        pending = await self.store.runs_in_states([RunState.PENDING], light=True)
+        # Active anywhere: waiting, or running on this or another replica.
+        waiting = await self.store.runs_in_states([RunState.PENDING, RunState.RUNNING], light=True)
         active: dict[str, list[str]] = {}
-        for run in [a.run for a in self.supervisor.active.values()] + pending:
+        ids = {a.run.id for a in self.supervisor.active.values()}
+        for run in [a.run for a in self.supervisor.active.values()]:
             active.setdefault(run.deployment, []).append(run.id)
+        for run in waiting:
+            if run.id not in ids:
+                active.setdefault(run.deployment, []).append(run.id)
+        self._stop_taken_over(waiting)
         return [
-            _view(d, records.get(d.full_name), active.get(d.full_name, [])) for d in self.catalog
+            _view(d, records.get(d.full_name), active.get(d.full_name, []), self.served_since)
+            for d in self.catalog
         ]
+
+    def _stop_taken_over(self, active_anywhere: list[RunRecord]) -> None:
+        """Stop local runs the database no longer has Running here: another replica took
+        them over (this one's heartbeat expired while it could not reach the database)."""
+        held = {
+            r.id for r in active_anywhere if r.state is RunState.RUNNING and r.owner == self.owner
+        }
+        for run_id, active in list(self.supervisor.active.items()):
+            if run_id in held or active.process is None or active.cancel_reason is not None:
+                continue
+            if active.task is None or active.task.done():
+                continue
+            logger.warning(
+                "run %s is no longer this replica's in the state store (another replica took "
+                "it over): stopping it here", run_id[:8],
+            )  # fmt: skip
+            self.supervisor.cancel(run_id, "taken over by another replica")
 
     async def _apply(self, decision: planning.Decision, now: datetime) -> None:
         if isinstance(decision, planning.AdvanceCursor):
@@ -157,26 +190,30 @@ class Scheduler:
                 await self.store.transition(run.id, RunState.PENDING, at=now)
         return min(later) if later else None
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, now: datetime) -> None:
+        """Take the Pending runs that fit (under this replica's ``limit`` and, across all
+        replicas, each deployment's ``concurrency_limit``) and start them."""
+        await self._cancel_requested()
         if self.stopping():
             return
-        active = self.supervisor.active
-        pending = [
-            r
-            for r in await self.store.runs_in_states([RunState.PENDING], light=True)
-            if r.deployment in self.catalog and r.id not in active
-        ]
-        chosen = planning.select_runs_to_start(
-            [planning.QueuedRun(r.id, r.deployment) for r in pending],
-            Counter(a.run.deployment for a in active.values()),
-            limit=self.settings.effective_limit,
-            concurrency_limits={d.full_name: d.concurrency_limit for d in self.catalog},
+        limit = self.settings.effective_limit
+        capacity = (limit - len(self.supervisor.active)) if limit else TAKE_UNLIMITED
+        wanted = [Takeable(d.full_name, d.concurrency_limit, d.revision) for d in self.catalog]
+        taken = await self.store.take_runs(
+            self.owner, wanted, capacity=capacity, now=now, version=__version__
         )
-        by_id = {r.id: r for r in pending}
-        for run_id in chosen:
-            run = by_id[run_id]
+        for run in taken:
             await self.supervisor.start(run, self.catalog.get(run.deployment))
-        self._count_limit_waits([r for r in pending if r.id not in chosen])
+        if limit and len(taken) >= capacity:
+            waiting = await self.store.runs_in_states([RunState.PENDING], light=True)
+            self._count_limit_waits([r for r in waiting if r.deployment in self.catalog])
+        else:
+            self._limit_counted.clear()
+
+    async def _cancel_requested(self) -> None:
+        """Stop the runs of this replica that someone asked another replica to cancel."""
+        for run_id, reason in await self.store.cancel_requests(self.owner):
+            self.supervisor.cancel(run_id, reason)
 
     def _count_limit_waits(self, waiting: list[RunRecord]) -> None:
         """A scheduled run that cannot start at its slot for the limit counts once."""
@@ -203,7 +240,10 @@ class Scheduler:
 
 
 def _view(
-    deployment: Deployment, record: DeploymentRecord | None, active: list[str]
+    deployment: Deployment,
+    record: DeploymentRecord | None,
+    active: list[str],
+    served_since: Callable[[str], datetime | None],
 ) -> planning.DeploymentView:
     return planning.DeploymentView(
         name=deployment.full_name,
@@ -215,6 +255,7 @@ def _view(
         catchup_window_seconds=deployment.catchup_window_seconds,
         catchup_max=deployment.catchup_max,
         active_runs=tuple(active),
+        served_since=served_since(deployment.full_name),
     )
 
 

@@ -8,20 +8,24 @@ state store. It also owns cancelling: an active run is signalled, a waiting one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 
 from dockyard.core.deployments import Deployment
+from dockyard.core.policies import ShutdownPolicy, Trigger
 from dockyard.core.records import RunRecord, TaskRunRecord
 from dockyard.core.states import RunState
 from dockyard.errors import StateStoreError
 from dockyard.execution.process import describe_exit
 from dockyard.execution.spec import Executor, RunHandle, RunOutcome, RunSpec
 from dockyard.metrics import Metrics
+from dockyard.service.throttle import WarningThrottle
 from dockyard.store.aio import AsyncStore
 
 if TYPE_CHECKING:
@@ -30,7 +34,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dockyard")
 
 LOG_FLUSH_SECONDS = 0.5
-FINISH_ATTEMPTS = 8
+MAX_BUFFERED_LINES = 50_000
+"""Log lines of one run kept in memory while the state store cannot be written."""
+FINISH_BACKOFF_SECONDS = (0.5, 10.0)
+"""First and longest wait between attempts to record a run's end (with jitter)."""
 CRASHED_HOOKS_SECONDS = 30.0
 UNFINISHED_TASK_STATES = frozenset({"Pending", "Running"})
 
@@ -51,7 +58,13 @@ class ActiveRun:
     timed_out: bool = False
     name_reported: bool = False
     name_to_store: str | None = None
+    unsaved: dict[str, Any] = field(default_factory=dict)
+    """Run fields (pid, process) still to be written (kept through a database outage)."""
     buffer: list[tuple[datetime, str, str]] = field(default_factory=list)
+    dropped: int = 0
+    """Lines left out of ``buffer`` while the database was unreachable for too long."""
+    reschedule: bool = False
+    """Stopped by a shutdown under ``on_shutdown: reschedule``: queue it again."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +176,12 @@ class RunSupervisor:
         api_url: str | None = None,
         run_tokens: RunTokens | None = None,
         results_dir: str | None = None,
+        throttle: WarningThrottle | None = None,
     ) -> None:
         self.store = store
+        self.throttle = throttle
+        self.closed = asyncio.Event()
+        """Set when the process gives up writing (end of shutdown): retries stop."""
         self.results_dir = results_dir
         self.api_url = api_url
         self.run_tokens = run_tokens
@@ -184,16 +201,9 @@ class RunSupervisor:
     def running_in(self, deployment: str) -> bool:
         return any(a.run.deployment == deployment for a in self.active.values())
 
-    async def start(self, run: RunRecord, deployment: Deployment) -> bool:
-        """Move ``run`` from Pending to Running and start its process."""
-        now = self.clock()
-        try:
-            run = await self.store.transition(
-                run.id, RunState.RUNNING, at=now, started_at=now,
-                code_revision=deployment.revision, owner=self.owner,
-            )  # fmt: skip
-        except ValueError:
-            return False  # someone else moved it (cancelled meanwhile)
+    async def start(self, run: RunRecord, deployment: Deployment) -> None:
+        """Start the process of ``run``, which ``take_runs`` already moved to Running for
+        this replica."""
         active = ActiveRun(run, deployment, name_reported=run.name is not None)
         self.active[run.id] = active
         try:
@@ -202,12 +212,12 @@ class RunSupervisor:
             )
         except OSError as exc:
             await self._finish(active, Verdict(RunState.CRASHED, f"could not start: {exc}"))
-            return True
+            return
         process = active.process
-        await self.store.update_run(run.id, pid=process.pid, process=process.identity)
+        active.unsaved = {"pid": process.pid, "process": process.identity}
+        await self._flush(active)  # a database outage now only delays these writes
         self.on_start(active)
         active.task = asyncio.create_task(self._supervise(active), name=f"run-{run.id}")
-        return True
 
     def _spec(self, run: RunRecord, deployment: Deployment) -> RunSpec:
         """The attempt's spec, with a token for the API that is revoked when it ends."""
@@ -242,19 +252,42 @@ class RunSupervisor:
         return sink
 
     async def _flush(self, active: ActiveRun) -> None:
+        """Write what the run produced since the last flush. Through a database outage
+        everything is kept (up to ``MAX_BUFFERED_LINES`` lines) and written once it is back."""
         self._learn_name(active)
-        name, active.name_to_store = active.name_to_store, None
+        fields = dict(active.unsaved)
+        if active.name_to_store is not None:
+            fields["name"] = active.name_to_store
         lines, active.buffer = active.buffer, []
         try:
-            if name is not None:
-                await self.store.update_run(active.run.id, name=name)
+            if fields:
+                await self.store.update_run(active.run.id, **fields)
+                active.unsaved, active.name_to_store = {}, None
             if lines:
                 await self.store.append_logs(active.run.id, lines)
+                lines = []
+            if active.dropped:
+                note = f"[dockyard] {active.dropped} log line(s) were lost in a database outage"
+                await self.store.append_logs(active.run.id, [(self.clock(), "dockyard", note)])
+                active.dropped = 0
         except StateStoreError as exc:
-            # The lines already went to the process output; the store gets the rest.
-            logger.warning(
-                "run %s: %d log line(s) not stored: %s", active.run.id[:8], len(lines), exc
+            # The lines went to the process output already; the store gets them later.
+            active.buffer = lines + active.buffer
+            excess = len(active.buffer) - MAX_BUFFERED_LINES
+            if excess > 0:
+                del active.buffer[:excess]
+                active.dropped += excess
+            self.throttle_warn(
+                f"flush:{active.run.id}",
+                f"run {active.run.id[:8]}: {len(active.buffer)} log line(s) kept until the "
+                f"state store answers again: {exc}",
             )
+
+    def throttle_warn(self, key: str, message: str) -> None:
+        if self.throttle is not None:
+            self.throttle.warn(key, message)
+        else:
+            logger.warning("%s", message)
 
     async def _supervise(self, active: ActiveRun) -> None:
         process = active.process
@@ -276,8 +309,7 @@ class RunSupervisor:
         await self._flush(active)
         process.cleanup()
         verdict = judge(active, outcome)
-        await self._record_task_runs(active.run, outcome.task_runs, verdict)
-        await self._finish(active, verdict)
+        await self._finish(active, verdict, outcome.task_runs)
 
     async def _record_task_runs(
         self, run: RunRecord, task_runs: Iterable[TaskRunRecord], verdict: Verdict
@@ -287,44 +319,70 @@ class RunSupervisor:
         settled = settle_task_runs(task_runs, verdict, self.clock())
         if not settled:
             return
+        await self.store.save_task_runs(run.id, settled)  # idempotent: safe to repeat
         if self.metrics is not None:
             self.metrics.task_runs_ended(run.deployment, [t.state for t in settled])
-        try:
-            await self.store.save_task_runs(run.id, settled)
-        except StateStoreError as exc:
-            logger.warning("run %s: %d task run(s) not stored: %s", run.id[:8], len(settled), exc)
 
-    async def _finish(self, active: ActiveRun, verdict: Verdict) -> None:
+    async def _finish(
+        self, active: ActiveRun, verdict: Verdict, task_runs: Iterable[TaskRunRecord] = ()
+    ) -> None:
         if self.run_tokens is not None:
             self.run_tokens.revoke(active.run.id)  # the attempt is over: so is its API access
         retried = False
         try:
-            retried = await self._conclude_with_retries(active, verdict)
+            retried = await self._conclude_with_retries(active, verdict, tuple(task_runs))
         finally:
             # Whatever the store said, the process is gone: free its slot.
             self.active.pop(active.run.id, None)
             self.on_done(active, verdict, retried)
 
-    async def _conclude_with_retries(self, active: ActiveRun, verdict: Verdict) -> bool:
-        """Record the end even through a busy or briefly unavailable state store."""
-        delay = 0.5
-        for attempt in range(1, FINISH_ATTEMPTS + 1):
+    async def _conclude_with_retries(
+        self, active: ActiveRun, verdict: Verdict, task_runs: tuple[TaskRunRecord, ...]
+    ) -> bool:
+        """Record the end (logs, task runs, final state) through a busy or unavailable state
+        store: retried with backoff and jitter until it answers or the process stops."""
+        first, longest = FINISH_BACKOFF_SECONDS
+        delay = first
+        while True:
             try:
-                return await self.conclude(active.run, active.deployment, verdict)
+                await self._flush(active)
+                if active.buffer or active.unsaved:
+                    raise StateStoreError("log lines are still waiting to be written")
+                await self._record_task_runs(active.run, task_runs, verdict)
+                task_runs = ()
+                return await self.conclude(active.run, active.deployment, verdict, active)
             except StateStoreError as exc:
-                if attempt == FINISH_ATTEMPTS:
+                if self.closed.is_set():
                     logger.error(
-                        "run %s ended %s but the state store refused to record it (%s); "
-                        "the next start marks it Crashed",
+                        "run %s ended %s but the state store could not record it (%s); "
+                        "a live replica marks it Crashed once this one's heartbeat expires",
                         active.run.id[:8], verdict.state.value, exc,
                     )  # fmt: skip
                     return False
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-        return False
+                self.throttle_warn(
+                    f"finish:{active.run.id}",
+                    f"run {active.run.id[:8]} ended {verdict.state.value}; recording it when "
+                    f"the state store answers again: {exc}",
+                )
+            except ValueError as exc:  # no longer Running: another replica took it over
+                logger.warning(
+                    "run %s ended %s here, but the state store already has it otherwise: %s",
+                    active.run.id[:8], verdict.state.value, exc,
+                )  # fmt: skip
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), delay * (0.5 + random.random()))
+            delay = min(delay * 2, longest)
 
-    async def conclude(self, run: RunRecord, deployment: Deployment, verdict: Verdict) -> bool:
-        """Record how an attempt ended: a retry if one is left, else the final state.
+    async def conclude(
+        self,
+        run: RunRecord,
+        deployment: Deployment,
+        verdict: Verdict,
+        active: ActiveRun | None = None,
+    ) -> bool:
+        """Record how an attempt ended: a retry if one is left, else the final state (and,
+        for a run a shutdown stopped under ``on_shutdown: reschedule``, a new Pending run).
 
         Returns True when the run was scheduled for another attempt.
         """
@@ -345,9 +403,24 @@ class RunSupervisor:
             run.id, verdict.state, at=now, message=verdict.message, ended_at=now,
             error=verdict.error, result=verdict.result,
         )  # fmt: skip
+        if active is not None and active.reschedule and verdict.state is RunState.CANCELLED:
+            await self._reschedule(run, deployment, now)
         if verdict.state is RunState.CRASHED and deployment.crashed_hooks:
             await self._crashed_hooks(run, deployment)
         return False
+
+    async def _reschedule(self, run: RunRecord, deployment: Deployment, now: datetime) -> None:
+        """Queue the run again for another replica (its retries start over)."""
+        new = replace(
+            deployment.new_run(run.parameters, now, Trigger(run.trigger)),
+            name=run.name, tags=run.tags,
+            message=f"rescheduled: run {run.id[:8]} was stopped by its replica's shutdown",
+        )  # fmt: skip
+        again = await self.store.create_run(new)
+        logger.info(
+            "run %s of %s: queued again as run %s for another replica",
+            run.id[:8], run.deployment, again.id[:8],
+        )  # fmt: skip
 
     async def _crashed_hooks(self, run: RunRecord, deployment: Deployment) -> None:
         """on_crashed hooks run in a fresh subprocess: the crashed one is gone."""
@@ -382,7 +455,10 @@ class RunSupervisor:
         if isinstance(self.executor, TaskRunReports):
             read = self.executor.reported_task_runs
             task_runs = await asyncio.to_thread(read, run.process, run.id, run.attempt)
-            await self._record_task_runs(run, task_runs, verdict)
+            try:
+                await self._record_task_runs(run, task_runs, verdict)
+            except StateStoreError as exc:
+                logger.warning("run %s: task runs not stored: %s", run.id[:8], exc)
         if not await self.conclude(run, deployment, verdict):
             self.on_done(left, verdict, False)
         how = crashed.message
@@ -392,16 +468,12 @@ class RunSupervisor:
         return f"{how}{killed_text}"
 
     async def cancel_run(self, run_id: str, reason: str) -> RunRecord:
-        """Stop a run: signal it when active here, withdraw it when still waiting."""
+        """Stop a run: signal it when active here; otherwise withdraw it if it waits, or
+        ask the replica running it to stop it."""
         run = await self.store.get_run(run_id)
         if self.cancel(run.id, reason):
             return run
-        if run.state in (RunState.PENDING, RunState.SCHEDULED):
-            now = self.clock()
-            return await self.store.transition(
-                run.id, RunState.CANCELLED, at=now, message=reason, ended_at=now
-            )
-        return run
+        return await self.store.request_cancel(run.id, reason, now=self.clock())
 
     def cancel(self, run_id: str, reason: str) -> bool:
         """Ask an active run to stop (SIGTERM, then SIGKILL after the kill delay)."""
@@ -412,6 +484,16 @@ class RunSupervisor:
             active.cancel_reason = reason
         asyncio.create_task(active.process.stop(self.kill_delay))
         return True
+
+    def stop_for_shutdown(self, reason: str) -> None:
+        """Cancel every active run at the end of the shutdown grace; runs of deployments
+        with ``on_shutdown: reschedule`` are queued again once they stopped."""
+        for run_id, active in list(self.active.items()):
+            if active.deployment.on_shutdown is ShutdownPolicy.RESCHEDULE:
+                active.reschedule = True
+                self.cancel(run_id, f"{reason}; queued again for another replica")
+            else:
+                self.cancel(run_id, reason)
 
     def kill_all(self, reason: str) -> None:
         for active in self.active.values():

@@ -2,14 +2,16 @@
 
 ``open_store(path_or_url)`` returns a :class:`SqlStateStore` (``sql.py``); everything it
 returns is a plain frozen record from ``records.py``. SQL lives only in this package:
-``schema.py`` holds the tables, ``migrations.py`` the versioned DDL. This module turns a
-path or URL into a configured engine.
+``schema.py`` holds the tables, ``migrations/`` their history (Alembic revisions, with the
+rules for rolling updates). This module turns a path or URL (SQLite or PostgreSQL) into a
+configured engine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -30,7 +32,7 @@ from dockyard.core.records import (
     TaskRunRecord,
     slot_key,
 )
-from dockyard.errors import StateStoreError
+from dockyard.errors import StateStoreError, UsageError
 from dockyard.store.migrations import CURRENT_VERSION
 from dockyard.store.sql import HINT, SqlStateStore, first_line
 
@@ -51,21 +53,30 @@ __all__ = [
 ]
 
 
-def open_store(path_or_url: str | Path, *, max_log_lines: int = 10_000) -> SqlStateStore:
+def open_store(
+    path_or_url: str | Path, *, max_log_lines: int = 10_000, replica_timeout: float = 30.0
+) -> SqlStateStore:
     """Open (creating it if needed) the state database and apply pending migrations.
 
-    ``path_or_url`` is a file path for SQLite (parent directories are created) or an
-    SQLAlchemy URL such as ``sqlite:///state.db``. An existing file this process may not
-    write is opened read-only: reads work, writes raise :class:`StateStoreError`.
-    ``max_log_lines`` bounds the log lines stored per run.
+    ``path_or_url`` is a file path for SQLite (parent directories are created), a URL
+    such as ``sqlite:///state.db``, or a PostgreSQL URL (``postgresql://user:password@host:
+    5432/db``; ``postgres://`` and ``postgresql+psycopg://`` too), opened with psycopg 3;
+    ``store.database`` names it in messages (a URL without its password). An existing
+    file this process may not write is opened read-only: reads work, writes raise
+    :class:`StateStoreError`.
+    ``max_log_lines`` bounds the log lines stored per run; ``replica_timeout`` is how many
+    seconds after its last heartbeat a replica counts as lost.
     """
     url, database, file = _resolve(path_or_url)
     engine = _create_engine(url)
     store = SqlStateStore(engine, database=database, max_log_lines=max_log_lines, file=file)
+    store.replica_timeout = replica_timeout
     try:
         _upgrade_when_unlocked(store)
     except sa.exc.DBAPIError as exc:
         store.close()
+        if file is None and url.get_backend_name() != "sqlite":
+            raise StateStoreError(f"cannot open {store._translate(exc)}") from exc
         reason = _open_reason(exc)
         raise StateStoreError(f"cannot open state database {database}: {reason}") from exc
     except BaseException:
@@ -94,7 +105,9 @@ def _upgrade_when_unlocked(store: SqlStateStore) -> None:
 def _resolve(path_or_url: str | Path) -> tuple[sa.URL, str, Path | None]:
     """The URL to open, how to name it in messages, and its file (SQLite on a file)."""
     if isinstance(path_or_url, str) and "://" in path_or_url:
-        url = sa.make_url(path_or_url)
+        url = _parse_url(path_or_url)
+        if url.get_backend_name() in POSTGRES_SCHEMES:
+            return _postgres_url(url), url.render_as_string(hide_password=True), None
         name = url.database or ""
         if url.get_backend_name() != "sqlite" or not name or name.startswith("file:"):
             return url, url.render_as_string(hide_password=True), None
@@ -119,6 +132,35 @@ def _resolve(path_or_url: str | Path) -> tuple[sa.URL, str, Path | None]:
         uri = f"file:{quote(str(path))}?mode=ro"
         return sa.URL.create("sqlite", database=uri, query={"uri": "true"}), str(path), path
     return sa.URL.create("sqlite", database=str(path)), str(path), path
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+URL_FORMS = "a SQLite file path, sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+CONNECT_DEFAULTS = {"connect_timeout": "5", "application_name": "dockyard"}
+"""libpq options set unless the URL gives them: fail fast while the server is down."""
+
+
+def _parse_url(text: str) -> sa.URL:
+    try:
+        url = sa.make_url(text)
+    except (sa.exc.ArgumentError, ValueError):
+        raise UsageError(f"invalid database URL {_redact(text)!r}; give {URL_FORMS}") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "sqlite" or (backend in POSTGRES_SCHEMES and driver in ("", "psycopg")):
+        return url
+    shown = url.render_as_string(hide_password=True)
+    raise UsageError(f"unsupported database URL {shown!r}; give {URL_FORMS}")
+
+
+def _redact(text: str) -> str:
+    """``scheme://user:secret@host`` → ``scheme://user:***@host`` for a URL that did not parse."""
+    return re.sub(r"^([^:/]+://[^:/@]*):.*@", r"\1:***@", text)
+
+
+def _postgres_url(url: sa.URL) -> sa.URL:
+    """The URL SQLAlchemy opens: psycopg 3, with the connection defaults."""
+    query = {**CONNECT_DEFAULTS, **url.query}
+    return url.set(drivername="postgresql+psycopg", query=query)
 
 
 def _create_private(path: Path) -> None:

@@ -19,12 +19,14 @@ from dockyard.core.records import (
     DeploymentRecord,
     LogLine,
     NewRun,
+    ReplicaRecord,
     RunRecord,
     StateEvent,
+    Takeable,
     TaskRunRecord,
 )
 from dockyard.core.states import RunState
-from dockyard.store.base import StateStore
+from dockyard.store.base import Listening, StateStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -67,6 +69,29 @@ class AsyncStore:
     @property
     def local_dir(self) -> Path | None:
         return self.store.local_dir
+
+    def listen(self, callback: Callable[[str], None]) -> Listening | None:
+        """Start listening (not on the database thread: the listener has its own)."""
+        return self.store.listen(callback)
+
+    async def take_runs(
+        self,
+        owner: str,
+        wanted: Sequence[Takeable],
+        *,
+        capacity: int,
+        now: datetime,
+        version: str,
+    ) -> list[RunRecord]:
+        return await self._call(
+            self.store.take_runs, owner, list(wanted), capacity=capacity, now=now, version=version
+        )
+
+    async def request_cancel(self, run_id: str, reason: str, *, now: datetime) -> RunRecord:
+        return await self._call(self.store.request_cancel, run_id, reason, now=now)
+
+    async def cancel_requests(self, owner: str) -> list[tuple[str, str]]:
+        return await self._call(self.store.cancel_requests, owner)
 
     async def take_lease(self) -> str:
         return await self._call(self.store.take_lease)
@@ -170,3 +195,18 @@ class AsyncStore:
         self, run_id: str, *, tail: int | None = None, after_seq: int | None = None
     ) -> list[LogLine]:
         return await self._call(self.store.get_logs, run_id, tail=tail, after_seq=after_seq)
+
+    # -- replicas ---------------------------------------------------------------------------
+
+    @property
+    def replica_timeout(self) -> float:
+        return self.store.replica_timeout
+
+    async def heartbeat(self, replica: ReplicaRecord) -> None:
+        await self._call(self.store.heartbeat, replica)
+
+    async def leave(self, replica_id: str, *, now: datetime) -> None:
+        await self._call(self.store.leave, replica_id, now=now)
+
+    async def list_replicas(self) -> list[ReplicaRecord]:
+        return await self._call(self.store.list_replicas)

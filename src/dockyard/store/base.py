@@ -7,7 +7,7 @@ synchronous and short transactions; ``store.aio.AsyncStore`` runs them on one th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,11 +16,19 @@ from dockyard.core.records import (
     DeploymentRecord,
     LogLine,
     NewRun,
+    ReplicaRecord,
     RunRecord,
     StateEvent,
+    Takeable,
     TaskRunRecord,
 )
 from dockyard.core.states import RunState
+
+
+class Listening(Protocol):
+    """A running notification listener; ``close`` stops it."""
+
+    def close(self) -> None: ...
 
 
 class StateStore(Protocol):
@@ -49,6 +57,52 @@ class StateStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # -- replicas (several serve processes on one database) -------------------------------
+
+    replica_timeout: float
+    """Seconds after its last heartbeat that a replica counts as lost."""
+
+    def heartbeat(self, replica: ReplicaRecord) -> None:
+        """Insert or update this replica's row (``replica.id`` is its ``take_lease`` id)."""
+        ...
+
+    def leave(self, replica_id: str, *, now: datetime) -> None:
+        """Mark the replica stopped (a clean shutdown)."""
+        ...
+
+    def list_replicas(self) -> list[ReplicaRecord]:
+        """Every replica seen recently (rows of replicas gone for a day are pruned)."""
+        ...
+
+    def take_runs(
+        self,
+        owner: str,
+        wanted: Sequence[Takeable],
+        *,
+        capacity: int,
+        now: datetime,
+        version: str,
+    ) -> list[RunRecord]:
+        """Move up to ``capacity`` Pending runs of the ``wanted`` deployments (oldest
+        scheduled first) to Running, owned by ``owner``, in one short transaction.
+
+        A deployment's ``concurrency_limit`` counts the Running runs of every replica. Rows
+        another replica is taking at the same moment are skipped, not waited for."""
+        ...
+
+    def request_cancel(self, run_id: str, reason: str, *, now: datetime) -> RunRecord:
+        """Cancel a run that is waiting; ask the owner of a Running one to stop it."""
+        ...
+
+    def cancel_requests(self, owner: str) -> list[tuple[str, str]]:
+        """``(run_id, reason)`` of the Running runs of ``owner`` someone asked to cancel."""
+        ...
+
+    def listen(self, callback: Callable[[str], None]) -> Listening | None:
+        """Call ``callback(payload)`` (on another thread) whenever any process changed
+        what a scheduler should look at; None where the database cannot notify."""
+        ...
 
     def upsert_deployment(
         self, name: str, flow_name: str, spec: dict[str, Any], *, now: datetime

@@ -1,7 +1,8 @@
 """The current (latest-version) tables of the state database, as SQLAlchemy Core objects.
 
-The store queries these objects. The DDL that creates them lives in ``migrations.py``, whose
-steps are frozen snapshots: when a column is added here, add a migration step too.
+The store queries these objects. The DDL that creates them lives in ``migrations/versions/``,
+whose revisions are frozen: when a column is added here, add a revision too (the rules for
+rolling updates are in ``migrations/__init__.py``; test_migrations checks the two agree).
 
 Datetimes use :class:`UTCDateTime`: aware UTC in, aware UTC out. On SQLite the value is
 stored as SQLAlchemy's fixed-width ``YYYY-MM-DD HH:MM:SS.ffffff`` text in UTC, so string
@@ -98,6 +99,9 @@ runs = sa.Table(
     sa.Column("process", sa.Text),
     # Added by migration 4.
     sa.Column("tags", sa.JSON, nullable=False, server_default="[]"),
+    # Added by migration 5 (replicas).
+    sa.Column("cancel_requested", sa.Text),
+    sa.Column("dockyard_version", sa.String(50)),
 )
 
 run_states = sa.Table(
@@ -147,8 +151,25 @@ task_runs = sa.Table(
     sa.Column("flow_attempt", sa.Integer, nullable=False),
 )
 
+# Added by migration 5: the serve processes sharing the database, one row each.
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(50), nullable=False),
+    sa.Column("code_revision", sa.String(100)),
+    sa.Column("deployments", sa.JSON, nullable=False),
+    sa.Column("runs_held", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("stopped_at", UTCDateTime),
+)
+
 sa.Index("ix_runs_deployment_created_at", runs.c.deployment, runs.c.created_at)
 sa.Index("ix_runs_state", runs.c.state)
+sa.Index("ix_runs_owner", runs.c.owner)  # migration 5: a lost replica's runs
 
 
 # -- small queries the store runs inside its transactions ------------------------------------

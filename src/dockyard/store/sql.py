@@ -8,8 +8,10 @@ failing with SQLITE_BUSY when a read turns into a write.
 
 from __future__ import annotations
 
+import os
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+import socket
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,20 +27,25 @@ from dockyard.core.records import (
     DeploymentRecord,
     LogLine,
     NewRun,
+    ReplicaRecord,
     RunRecord,
     StateEvent,
+    Takeable,
     TaskRunRecord,
     slot_key,
 )
 from dockyard.core.states import RunState, can_transition
 from dockyard.errors import NotFoundError, StateStoreError, UsageError
-from dockyard.store import migrations
+from dockyard.store import migrations, queue
+from dockyard.store.base import Listening
 from dockyard.store.leases import FileLeases
+from dockyard.store.replicas import mark_left, prune_replicas, select_replicas, upsert_replica
 from dockyard.store.schema import (
     deployments,
     find_deployment,
     insert_event,
     insert_run,
+    replicas,
     require_deployment,
     require_run,
     run_filters,
@@ -72,6 +79,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _replica_id() -> str:
+    """``<host>-<pid>-<random>``: readable in `replica ls`, unique across restarts."""
+    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())
+    return f"{host[:40] or 'host'}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def _file_id(path: Path) -> tuple[int, int] | None:
     try:
         stat = path.stat()
@@ -96,6 +109,7 @@ class SqlStateStore:
         database: str,
         max_log_lines: int = 10_000,
         file: Path | None = None,
+        replica_timeout: float = 30.0,
     ) -> None:
         if max_log_lines < 1:
             raise ValueError("max_log_lines must be at least 1")
@@ -107,19 +121,19 @@ class SqlStateStore:
         self._file_id = _file_id(file) if file is not None else None
         self._leases = FileLeases(file.with_name(file.name + ".owners")) if file else None
         self._owner: str | None = None
+        self.replica_timeout = replica_timeout
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _upgrade(self) -> None:
-        with self._engine.begin() as conn:
-            version = migrations.current_version(conn)
-        if version > migrations.CURRENT_VERSION:
-            raise StateStoreError(migrations.too_new_message(self.database, version))
-        if version < migrations.CURRENT_VERSION:
-            with self._write_engine.begin() as conn:
-                if conn.dialect.name == "postgresql":  # SQLite has BEGIN IMMEDIATE instead
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7263540)"))
-                migrations.migrate(conn, database=self.database)
+        """Bring the database to this dockyard's schema (rules in ``store.migrations``): one
+        query when it is there already; else migrate in one locked write transaction."""
+        with self._engine.connect() as conn:
+            state = migrations.quick_state(conn)
+        if state is not None and migrations.usable(state, self.database):
+            return
+        with self._write_engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite
+            migrations.upgrade(conn, database=self.database)
 
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Connection]:
@@ -136,6 +150,18 @@ class SqlStateStore:
 
     def _translate(self, exc: sa.exc.DBAPIError) -> StateStoreError:
         text = first_line(exc)
+        if self._engine.dialect.name != "sqlite":
+            # libpq's messages do not quote the password; make sure of it anyway.
+            secret = self._engine.url.password
+            text = " ".join((text.replace(str(secret), "***") if secret else text).split())
+            if text.startswith("connection failed: "):  # libpq: host and port (in the URL), why
+                text = text.rpartition(" failed: ")[2].removeprefix("FATAL: ")
+            if isinstance(exc, sa.exc.IntegrityError):
+                return StateStoreError(f"state database {self.database} refused a write: {text}")
+            return StateStoreError(
+                f"state database {self.database}: {text}; check DOCKYARD_DATABASE_URL and "
+                "that the database server is up"
+            )
         if "readonly" in text or "read-only" in text:
             return StateStoreError(
                 f"state database {self.database} is read-only ({text}); "
@@ -177,7 +203,7 @@ class SqlStateStore:
                 self._owner = self._leases.acquire() if self._leases else None
             except OSError:  # a read-only directory: writes fail and say so anyway
                 self._leases = None
-            self._owner = self._owner or secrets.token_hex(8)
+            self._owner = self._owner or _replica_id()
         return self._owner
 
     @property
@@ -198,7 +224,15 @@ class SqlStateStore:
             return False
         if owner == self._owner:
             return True
-        return self._leases.alive(owner) if self._leases else False
+        if self._leases is not None:
+            return self._leases.alive(owner)
+        # No shared directory (PostgreSQL): alive while its heartbeat is fresh.
+        query = sa.select(replicas.c.last_seen, replicas.c.stopped_at).where(replicas.c.id == owner)
+        with self._tx() as conn:
+            row = conn.execute(query).first()
+        if row is None or row.stopped_at is not None:
+            return False
+        return (_utcnow() - row.last_seen).total_seconds() <= self.replica_timeout
 
     def close(self) -> None:
         self._engine.dispose()
@@ -263,15 +297,21 @@ class SqlStateStore:
             values |= {"paused_reason": reason, "paused_at": now} if paused else {
                 "paused_reason": None, "paused_at": None}  # fmt: skip
             conn.execute(deployments.update().where(deployments.c.name == name).values(values))
+            queue.notify(conn, "pause")
             return require_deployment(conn, name)
 
     def set_cursor(self, name: str, cursor: datetime | None) -> DeploymentRecord:
-        """Record the last slot time the planner has dealt with for a deployment."""
+        """Record the last slot time the planner has dealt with for a deployment.
+
+        The cursor only moves forward (None clears it): replicas planning the same
+        deployment each advance it, and a slower one must not move it back."""
         with self._tx(write=True) as conn:
             require_deployment(conn, name)
-            conn.execute(
-                deployments.update().where(deployments.c.name == name).values(cursor=cursor)
-            )
+            update = deployments.update().where(deployments.c.name == name)
+            if cursor is not None:
+                c = deployments.c.cursor
+                update = update.where(sa.or_(c.is_(None), c < cursor))
+            conn.execute(update.values(cursor=cursor))
             return require_deployment(conn, name)
 
     # -- runs -------------------------------------------------------------------------------
@@ -298,6 +338,8 @@ class SqlStateStore:
                     )  # fmt: skip
                 except sa.exc.IntegrityError:
                     raise _SlotTaken from None
+                if RunState(new_run.state) is RunState.PENDING:
+                    queue.notify(conn, "work")
                 return require_run(conn, new_run.run_id)
         except _SlotTaken:
             return None
@@ -307,6 +349,8 @@ class SqlStateStore:
         with self._tx(write=True) as conn:
             require_deployment(conn, new_run.deployment)
             insert_run(conn, new_run, now or _utcnow(), None)
+            if RunState(new_run.state) is RunState.PENDING:
+                queue.notify(conn, "work")
             return require_run(conn, new_run.run_id)
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -360,6 +404,8 @@ class SqlStateStore:
                 ).rowcount
                 if changed == 1:
                     insert_event(conn, run_id, new_state, at, message)
+                    if new_state is RunState.PENDING or current is RunState.RUNNING:
+                        queue.notify(conn, "work")  # new work, or a place freed
                     return require_run(conn, run_id)
         raise StateStoreError(f"run {run_id}: its state kept changing underneath; try again")
 
@@ -468,6 +514,77 @@ class SqlStateStore:
             if not light:
                 return [RunRecord.from_row(row) for row in rows]
             return [RunRecord.from_row({**left_out, **row}) for row in rows]
+
+    # -- the shared queue -------------------------------------------------------------------
+
+    def take_runs(
+        self,
+        owner: str,
+        wanted: Sequence[Takeable],
+        *,
+        capacity: int,
+        now: datetime,
+        version: str,
+    ) -> list[RunRecord]:
+        """Move up to ``capacity`` Pending runs that fit under the deployments'
+        concurrency limits (counted across replicas) to Running for ``owner``."""
+        if capacity <= 0 or not wanted:
+            return []
+        with self._tx(write=True) as conn:
+            return queue.take_runs(conn, owner, wanted, capacity=capacity, now=now, version=version)
+
+    def request_cancel(self, run_id: str, reason: str, *, now: datetime) -> RunRecord:
+        """Cancel a Pending or Scheduled run at once; ask the owner of a Running one to
+        stop it (it records the end). Other runs are returned unchanged."""
+        for _ in range(10):
+            run = self.get_run(run_id)
+            if run.state in (RunState.PENDING, RunState.SCHEDULED):
+                try:
+                    return self.transition(
+                        run.id, RunState.CANCELLED, at=now, message=reason, ended_at=now
+                    )
+                except ValueError:
+                    continue  # it moved meanwhile (started, say): look again
+            if run.state is RunState.RUNNING:
+                with self._tx(write=True) as conn:
+                    if queue.request_cancel(conn, run.id, reason):
+                        return require_run(conn, run.id)
+                continue  # it ended meanwhile
+            return run
+        raise StateStoreError(f"run {run_id}: its state kept changing underneath; try again")
+
+    def cancel_requests(self, owner: str) -> list[tuple[str, str]]:
+        """``(run_id, reason)`` of ``owner``'s Running runs someone asked to cancel."""
+        with self._tx() as conn:
+            return queue.cancel_requests(conn, owner)
+
+    def listen(self, callback: Callable[[str], None]) -> Listening | None:
+        """Call ``callback(payload)`` on a thread for each change another process made;
+        None on SQLite (one process; other processes' changes wait for the next tick)."""
+        if self._engine.dialect.name != "postgresql":
+            return None
+        from dockyard.store.notify import Listener
+
+        return Listener(self._engine.url, callback, database=self.database).start()
+
+    # -- replicas ---------------------------------------------------------------------------
+
+    def heartbeat(self, replica: ReplicaRecord) -> None:
+        """Insert or update this replica's row (an existing row keeps its ``started_at``),
+        and delete the rows of replicas not seen for a day."""
+        with self._tx(write=True) as conn:
+            upsert_replica(conn, replica)
+            prune_replicas(conn, replica.last_seen)
+
+    def leave(self, replica_id: str, *, now: datetime) -> None:
+        """Mark the replica stopped at ``now`` (a clean shutdown)."""
+        with self._tx(write=True) as conn:
+            mark_left(conn, replica_id, now)
+
+    def list_replicas(self) -> list[ReplicaRecord]:
+        """Every replica seen within a day, the oldest started first."""
+        with self._tx() as conn:
+            return select_replicas(conn)
 
     # -- logs -------------------------------------------------------------------------------
 

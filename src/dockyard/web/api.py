@@ -27,6 +27,7 @@ from dockyard.web.schemas import (
     DeploymentSummary,
     Logs,
     Problem,
+    ReplicaOut,
     RunDetail,
     RunList,
     RunSummary,
@@ -201,6 +202,12 @@ def _process_routes(
     async def list_sources() -> Any:
         """Git sources: current revision, last pull, last error (credentials never shown)."""
         return backend.sources()
+
+    @router.get("/replicas", response_model=list[ReplicaOut], tags=["process"])
+    async def list_replicas() -> Any:
+        """The serve processes sharing this one's database: live, lost or stopped (those
+        gone for a day are forgotten)."""
+        return await backend.replicas()
 
     @router.post(
         "/sources/sync",

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from dockyard.core.deployments import Deployment
 from dockyard.core.records import DeploymentRecord, LogLine, RunRecord, StateEvent, TaskRunRecord
 from dockyard.core.states import RunState
-from dockyard.web.schemas import Health, Ready, SourceOut
+from dockyard.web.schemas import Health, Ready, ReplicaOut, SourceOut
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ class Backend(Protocol):
     ) -> list[LogLine]: ...
 
     def sources(self) -> list[SourceOut]: ...
+
+    async def replicas(self) -> list[ReplicaOut]:
+        """The serve processes sharing the database, the oldest started first."""
+        ...
 
     def trigger_sources(self) -> int: ...
 

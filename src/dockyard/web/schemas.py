@@ -102,6 +102,12 @@ class RunDetail(RunSummary):
     error: str | None
     result: str | None
     code_revision: str | None
+    replica: str | None = Field(
+        default=None, description="The replica (serve process) that ran its current attempt."
+    )
+    dockyard_version: str | None = Field(
+        default=None, description="The dockyard version of that replica."
+    )
     log_lines: int
     log_truncated: int
     history: list[StateEventOut]
@@ -194,3 +200,22 @@ class SourceOut(BaseModel):
     refused_revision: str | None
     consecutive_failures: int
     next_attempt_at: datetime | None
+
+
+class ReplicaOut(BaseModel):
+    """A serve process sharing the state database, as its last heartbeat described it."""
+
+    id: str
+    host: str
+    pid: int
+    version: str = Field(description="Its dockyard version.")
+    code_revision: str | None = Field(description="The git revision it serves, if any.")
+    deployments: list[str] = Field(description="The deployments it serves.")
+    runs_held: int = Field(description="Runs it was running at its last heartbeat.")
+    started_at: datetime
+    last_seen: datetime
+    stopped_at: datetime | None
+    state: str = Field(
+        description="live (heartbeating), lost (no heartbeat within DOCKYARD_REPLICA_TIMEOUT "
+        "seconds of the answering process's clock) or stopped (shut down cleanly)."
+    )

@@ -17,11 +17,19 @@ from datetime import datetime
 from typing import Any
 
 from dockyard.core.policies import CatchupPolicy, OverlapPolicy
-from dockyard.core.records import DeploymentRecord, LogLine, RunRecord, StateEvent, TaskRunRecord
+from dockyard.core.records import (
+    DeploymentRecord,
+    LogLine,
+    ReplicaRecord,
+    RunRecord,
+    StateEvent,
+    TaskRunRecord,
+)
 from dockyard.web.schemas import (
     DeploymentDetail,
     DeploymentSummary,
     LogLineOut,
+    ReplicaOut,
     RunDetail,
     RunSummary,
     StateEventOut,
@@ -32,6 +40,7 @@ __all__ = [
     "deployment_detail",
     "deployment_summary",
     "log_line",
+    "replica",
     "run_detail",
     "run_summary",
     "schedule_view",
@@ -97,6 +106,8 @@ def run_detail(
         error=run.error,
         result=run.result,
         code_revision=run.code_revision,
+        replica=run.owner,
+        dockyard_version=run.dockyard_version,
         log_lines=run.log_lines,
         log_truncated=run.log_truncated,
         history=[state_event(e) for e in history],
@@ -107,6 +118,24 @@ def run_detail(
 def log_line(line: LogLine) -> LogLineOut:
     """One stored output line of a run."""
     return LogLineOut(seq=line.seq, at=line.at, stream=line.stream, line=line.line)
+
+
+def replica(record: ReplicaRecord, now: datetime, timeout: float) -> ReplicaOut:
+    """A replica as ``GET /api/replicas`` lists it: its ``state`` at ``now``, lost when its
+    last heartbeat is more than ``timeout`` seconds old."""
+    return ReplicaOut(
+        id=record.id,
+        host=record.host,
+        pid=record.pid,
+        version=record.version,
+        code_revision=record.code_revision,
+        deployments=list(record.deployments),
+        runs_held=record.runs_held,
+        started_at=record.started_at,
+        last_seen=record.last_seen,
+        stopped_at=record.stopped_at,
+        state=record.state(now, timeout),
+    )
 
 
 def deployment_summary(
