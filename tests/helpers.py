@@ -223,3 +223,192 @@ def metric(text: str, name: str, **labels: str) -> float | None:
         if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     return None
+
+
+# ── replicas: several serve processes sharing one PostgreSQL database ───────────────────
+# Used by tests/e2e/test_replicas_*.py. Each replica has a directory of its own (its state
+# path for local files, its copy of tests/e2e/flows, its ledger); only the database is
+# shared. The ledger format is described in tests/e2e/flows/replicas.py.
+
+REPLICA_TOKEN = "replica-test-token"
+"""The API token every test replica is given (mutating calls send it)."""
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One line a flow of tests/e2e/flows/replicas.py wrote: ``begin`` or ``end`` of an attempt."""
+
+    kind: str
+    run_id: str
+    slot: str
+    attempt: int
+    replica: str
+    pid: int
+    start: float
+    end: float | None
+
+
+def read_ledger(path: Path) -> list[LedgerLine]:
+    if not path.exists():
+        return []
+    lines = []
+    for text in path.read_text().splitlines():
+        kind, run_id, slot, attempt, who, start, end = text.split()
+        replica, _, pid = who.rpartition("/")
+        lines.append(
+            LedgerLine(
+                kind, run_id, slot, int(attempt), replica, int(pid), float(start),
+                None if end == "-" else float(end),
+            )
+        )  # fmt: skip
+    return lines
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals open at one instant (one ending when another starts: not both)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    most = current = 0
+    for _, step in events:  # at a tie, -1 sorts before +1
+        current += step
+        most = max(most, current)
+    return most
+
+
+@dataclass
+class Replica:
+    """One running replica: its serve process, directory, webserver URL and ledger."""
+
+    name: str
+    directory: Path
+    served: Served
+    stack: contextlib.ExitStack
+    _url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The webserver's base URL (waits until the process has logged it)."""
+        if self._url is None:
+            self._url = webserver_url(self.served, timeout=60)
+        return self._url
+
+    @property
+    def pid(self) -> int:
+        return self.served.process.pid
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.directory / "ledger.txt"
+
+    def ledger(self) -> list[LedgerLine]:
+        return read_ledger(self.ledger_path)
+
+    def alive(self) -> bool:
+        return self.served.process.poll() is None
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET ``path`` on this replica's webserver (an ``httpx.Response``)."""
+        import httpx
+
+        return httpx.get(self.url + path, params=params or None, timeout=10)
+
+    def status(self, path: str) -> int | None:
+        """The status code of GET ``path``, or None when the webserver does not answer."""
+        import httpx
+
+        try:
+            return int(self.get(path).status_code)
+        except httpx.HTTPError:
+            return None
+
+
+class Replicas:
+    """Replicas of ``args`` on ``database_url``, each started once the previous one is
+    ready; every process is killed when the ``with`` block ends (also on failure, when
+    each one's last output is printed)."""
+
+    def __init__(self, root: Path, database_url: str, args: list[str], **env: str) -> None:
+        self.root = root
+        self.database_url = database_url
+        self.args = args
+        self.env = env
+        self.members: dict[str, Replica] = {}
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Replicas:
+        self._stack.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._stack.__exit__(*exc)
+
+    def start(self, name: str, *, ready: bool = True, **env: str) -> Replica:
+        """Start replica ``name`` (again, after a stop: same directory, new process) and,
+        with ``ready``, wait until its ``/ready`` answers 200 (else return at once)."""
+        directory = self.root / name
+        if not directory.exists():
+            directory.mkdir(parents=True)
+            import shutil
+
+            shutil.copytree(FLOWS, directory / "flows")
+        environment = dockyard_env(
+            DOCKYARD_DATABASE_URL=self.database_url,
+            DOCKYARD_API_TOKEN=REPLICA_TOKEN,
+            REPLICA=name,
+            LEDGER=str(directory / "ledger.txt"),
+            **{**self.env, **env},
+        )
+        stack = contextlib.ExitStack()
+        self._stack.enter_context(stack)
+        served = stack.enter_context(
+            serve_process(
+                self.args, directory, cwd=directory, env=environment,
+                state=directory / "state.db", name=name,
+            )
+        )  # fmt: skip
+        replica = Replica(name, directory, served, stack)
+        self.members[name] = replica
+        if ready:
+            wait_for(
+                lambda: not replica.alive() or replica.status("/ready") == 200,
+                60,
+                what=f"{name} to be ready",
+            )
+            assert replica.alive(), f"replica {name} exited with {served.process.returncode}"
+        return replica
+
+    def start_all(self, count: int, **env: str) -> list[Replica]:
+        return [self.start(f"r{i}", **env) for i in range(1, count + 1)]
+
+    def __getitem__(self, name: str) -> Replica:
+        return self.members[name]
+
+    def running(self) -> list[Replica]:
+        return [r for r in self.members.values() if r.alive()]
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        """Signal replica ``name`` and wait for it to exit; its exit code."""
+        replica = self.members[name]
+        replica.served.signal(sig)
+        code = replica.served.wait_exit(timeout=timeout)
+        replica.stack.close()
+        return code
+
+    def stop_all(self, timeout: float = 60.0) -> dict[str, int]:
+        """SIGTERM every running replica at once; their exit codes."""
+        live = self.running()
+        for replica in live:
+            replica.served.signal(signal.SIGTERM)
+        return {r.name: r.served.wait_exit(timeout=timeout) for r in live}
+
+    def ledgers(self) -> list[LedgerLine]:
+        """Every replica's ledger lines (each replica writes its own file)."""
+        return [line for r in self.members.values() for line in r.ledger()]
+
+    def store(self) -> Any:
+        """The shared database, opened as dockyard opens it (a context manager)."""
+        return open_store(self.database_url)
+
+
+def ended_slots(lines: list[LedgerLine]) -> list[str]:
+    """The slots of the attempts that ended, one entry per ``end`` line."""
+    return [line.slot for line in lines if line.kind == "end"]

@@ -230,6 +230,8 @@ class ReplicaRecord:
     started_at: datetime
     last_seen: datetime
     stopped_at: datetime | None
+    draining_since: datetime | None = None
+    """Set once it began to shut down (it still holds its runs until it stops)."""
 
     def state(self, now: datetime, timeout: float) -> str:
         """``stopped`` once it left, ``lost`` when its heartbeat is older than ``timeout``

@@ -252,12 +252,14 @@ class ServeService:
         assert self.scheduler is not None and self.supervisor is not None
         assert self.store is not None
         reap_orphans(self.supervisor.pids())
-        await self.store.ping()  # a deleted state file stops claiming (and says so)
-        await self._recover_lost(now)
+        if self.store.local_dir is not None:
+            await self.store.ping()  # a deleted state file stops claiming (and says so)
+        await self._housekeeping(now)
         return await self.scheduler.tick(now)
 
-    async def _recover_lost(self, now: datetime) -> None:
-        """Once a heartbeat interval: take over the runs of replicas that are gone."""
+    async def _housekeeping(self, now: datetime) -> None:
+        """Once a heartbeat interval: take over the runs of replicas that are gone, and
+        resume schedules a replica paused for its shutdown while this one serves them."""
         assert self.registry is not None and self.membership is not None
         last = self._last_recovery
         if last is not None and (now - last).total_seconds() < self.beat_interval:
@@ -265,6 +267,8 @@ class ServeService:
         self._last_recovery = now
         trust = self.membership.trusts_heartbeats(now)
         await self.registry.recover_lost(trust_heartbeats=trust)
+        if last is not None:  # at start-up, adopt() has just done it
+            await self.registry.resume_after_shutdown(now)
 
     async def shutdown(self) -> None:
         """Stop pulling, pause schedules (pause_on_shutdown, unless another replica serves
@@ -274,8 +278,7 @@ class ServeService:
         if self.code is not None:
             await self.code.stop()
         if self.store is not None and self.supervisor is not None:
-            if self.settings.pause_on_shutdown and self.registry is not None:
-                await self._pause_for_shutdown(self.registry)
+            await self._announce_drain()
             await self._drain(self.supervisor)
         if self.membership is not None:
             await self.membership.leave()
@@ -288,10 +291,15 @@ class ServeService:
         if self.status.started_at is not None:
             logger.info("stopped")
 
-    async def _pause_for_shutdown(self, registry: Registry) -> None:
+    async def _announce_drain(self) -> None:
+        """Tell the other replicas this one is going; pause its schedules unless another
+        live replica serves them (``pause_on_shutdown``)."""
+        if self.membership is None or self.registry is None or not self.membership.joined:
+            return  # it never served: nothing of its own to pause
         try:
-            elsewhere = await self.membership.served_elsewhere() if self.membership else set()
-            await registry.pause_for_shutdown(self.clock(), elsewhere)
+            elsewhere = await self.membership.drain()
+            if self.settings.pause_on_shutdown:
+                await self.registry.pause_for_shutdown(self.clock(), elsewhere)
         except StateStoreError as exc:
             logger.warning("schedules not paused for the shutdown: %s", exc)
 

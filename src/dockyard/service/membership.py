@@ -61,6 +61,9 @@ class Membership:
         self.started_at = clock()
         self.peers: list[ReplicaRecord] = []
         """Every replica's row as last read (this one's included)."""
+        self.joined = False
+        """Whether it has served (joined the replicas): only then may its shutdown pause."""
+        self.draining_since: datetime | None = None
         self.reachable_since: datetime | None = None
         """Since when every heartbeat succeeded (None right after a failed one)."""
         self._task: asyncio.Task[None] | None = None
@@ -70,6 +73,7 @@ class Membership:
     async def join(self) -> None:
         """Write the first heartbeat, start beating and listening."""
         await self.beat()
+        self.joined = True
         loop = asyncio.get_running_loop()
 
         def heard(payload: str) -> None:
@@ -114,6 +118,7 @@ class Membership:
             started_at=self.started_at,
             last_seen=now,
             stopped_at=None,
+            draining_since=self.draining_since,
         )
 
     def trusts_heartbeats(self, now: datetime) -> bool:
@@ -132,14 +137,22 @@ class Membership:
         ]
         return min(starts) if starts else None
 
-    async def served_elsewhere(self) -> set[str]:
-        """Deployments another live replica serves (read now, for a shutdown)."""
+    async def drain(self) -> set[str]:
+        """Mark this replica draining (so that the others see it is going) and return the
+        deployments another live replica, not draining itself, serves.
+
+        Replicas stopping together each see the others draining and pause; in a rolling
+        restart the one that stops sees the others live and leaves the schedules alone."""
+        self.draining_since = self.clock()
+        await self.beat()
         now = self.clock()
         replicas = await self.store.list_replicas()
         return {
             name
             for r in replicas
-            if r.id != self.owner and r.state(now, self.timeout) == "live"
+            if r.id != self.owner
+            and r.draining_since is None
+            and r.state(now, self.timeout) == "live"
             for name in r.deployments
         }
 

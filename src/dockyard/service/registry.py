@@ -46,7 +46,7 @@ class Registry:
             self.metrics.add_deployment(deployment.full_name)
         names = {d.full_name for d in deployments}
         await self._recover_crashed(names)
-        await self._resume_after_shutdown(now, names)
+        await self.resume_after_shutdown(now, names)
         self.wake()
 
     async def replace_source(
@@ -109,13 +109,14 @@ class Registry:
             logger.warning("run %s of %s: %s", run.id[:8], run.deployment, how)
         return recovered
 
-    async def _resume_after_shutdown(self, now: datetime, names: set[str]) -> None:
-        """Schedules paused by the last shutdown resume; slots due meanwhile are skipped."""
+    async def resume_after_shutdown(self, now: datetime, names: set[str] | None = None) -> None:
+        """Schedules paused by a shutdown resume (those in ``names``, else every served
+        one): this process serves them now. Slots due meanwhile are skipped."""
         for record in await self.store.list_deployments():
             deployment = self.catalog.find(record.name)
             if deployment is None or record.paused_reason != PauseReason.SHUTDOWN:
                 continue
-            if record.name not in names:
+            if names is not None and record.name not in names:
                 continue
             skipped = 0
             if record.cursor is not None:

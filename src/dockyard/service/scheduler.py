@@ -62,10 +62,18 @@ class Scheduler:
         self.stopping = stopping
         """True once the process drains: nothing new starts."""
         self._limit_counted: set[str] = set()
+        self._new_work = False
+        """Whether this tick made runs Pending (so it takes runs even if none waited)."""
 
     async def tick(self, now: datetime) -> datetime | None:
         """Plan, claim, start what is due; return when something is due next."""
-        views = await self._views()
+        records = {r.name: r for r in await self.store.list_deployments()}
+        # One read of the runs that matter this tick: waiting, running anywhere, retrying.
+        runs = await self.store.runs_in_states(
+            [RunState.PENDING, RunState.RUNNING, RunState.SCHEDULED], light=True
+        )
+        self._new_work = False
+        views = self._views(records, [r for r in runs if r.state is not RunState.SCHEDULED])
         decisions = planning.plan(
             now,
             views,
@@ -75,16 +83,19 @@ class Scheduler:
         for decision in decisions:
             await self._apply(decision, now)
         self._record_failures(views, decisions)
-        next_retry = await self._promote_due_retries(now)
-        await self._dispatch(now)
+        next_retry = await self._promote_due_retries(now, runs)
+        await self._cancel_requested(runs)
+        waiting = any(r.state is RunState.PENDING and r.deployment in self.catalog for r in runs)
+        if waiting or self._new_work:
+            await self._dispatch()
         self._report(now, views)
         times = [t for t in (planning.next_wakeup(now, views), next_retry) if t is not None]
         return min(times) if times else None
 
-    async def _views(self) -> list[planning.DeploymentView]:
-        records = {r.name: r for r in await self.store.list_deployments()}
+    def _views(
+        self, records: dict[str, DeploymentRecord], waiting: list[RunRecord]
+    ) -> list[planning.DeploymentView]:
         # Active anywhere: waiting, or running on this or another replica.
-        waiting = await self.store.runs_in_states([RunState.PENDING, RunState.RUNNING], light=True)
         active: dict[str, list[str]] = {}
         ids = {a.run.id for a in self.supervisor.active.values()}
         for run in [a.run for a in self.supervisor.active.values()]:
@@ -107,7 +118,7 @@ class Scheduler:
         for run_id, active in list(self.supervisor.active.items()):
             if run_id in held or active.process is None or active.cancel_reason is not None:
                 continue
-            if active.task is None or active.task.done():
+            if active.exited or active.task is None or active.task.done():
                 continue
             logger.warning(
                 "run %s is no longer this replica's in the state store (another replica took "
@@ -170,6 +181,7 @@ class Scheduler:
         run = await self.store.claim_slot(new)
         if run is None:
             return  # another process (or an earlier life of this one) already took it
+        self._new_work = True
         if self.supervisor.running_in(slot.deployment):
             self.throttle.warn(
                 f"late:{slot.deployment}",
@@ -177,31 +189,32 @@ class Scheduler:
                 f"({slot.scheduled_at:%Y-%m-%d %H:%M:%S} UTC); starting another (overlap 'allow')",
             )
 
-    async def _promote_due_retries(self, now: datetime) -> datetime | None:
+    async def _promote_due_retries(self, now: datetime, runs: list[RunRecord]) -> datetime | None:
         """Retries whose delay has passed become Pending; returns the next one's time."""
         later: list[datetime] = []
-        for run in await self.store.runs_in_states([RunState.SCHEDULED], light=True):
-            if run.deployment not in self.catalog:
+        for run in runs:
+            if run.state is not RunState.SCHEDULED or run.deployment not in self.catalog:
                 continue
             if run.scheduled_at > now:
                 later.append(run.scheduled_at)
                 continue
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError):  # another replica was quicker
                 await self.store.transition(run.id, RunState.PENDING, at=now)
+                self._new_work = True
         return min(later) if later else None
 
-    async def _dispatch(self, now: datetime) -> None:
+    async def _dispatch(self) -> None:
         """Take the Pending runs that fit (under this replica's ``limit`` and, across all
         replicas, each deployment's ``concurrency_limit``) and start them."""
-        await self._cancel_requested()
         if self.stopping():
             return
         limit = self.settings.effective_limit
         capacity = (limit - len(self.supervisor.active)) if limit else TAKE_UNLIMITED
         wanted = [Takeable(d.full_name, d.concurrency_limit, d.revision) for d in self.catalog]
         taken = await self.store.take_runs(
-            self.owner, wanted, capacity=capacity, now=now, version=__version__
-        )
+            self.owner, wanted, capacity=capacity, now=self.supervisor.clock(),
+            version=__version__,
+        )  # fmt: skip
         for run in taken:
             await self.supervisor.start(run, self.catalog.get(run.deployment))
         if limit and len(taken) >= capacity:
@@ -210,10 +223,14 @@ class Scheduler:
         else:
             self._limit_counted.clear()
 
-    async def _cancel_requested(self) -> None:
+    async def _cancel_requested(self, runs: list[RunRecord]) -> None:
         """Stop the runs of this replica that someone asked another replica to cancel."""
-        for run_id, reason in await self.store.cancel_requests(self.owner):
-            self.supervisor.cancel(run_id, reason)
+        for run in runs:
+            if run.state is not RunState.RUNNING or not run.cancel_requested:
+                continue
+            active = self.supervisor.active.get(run.id)
+            if run.owner == self.owner and active is not None and active.cancel_reason is None:
+                self.supervisor.cancel(run.id, run.cancel_requested)
 
     def _count_limit_waits(self, waiting: list[RunRecord]) -> None:
         """A scheduled run that cannot start at its slot for the limit counts once."""

@@ -65,6 +65,12 @@ class ActiveRun:
     """Lines left out of ``buffer`` while the database was unreachable for too long."""
     reschedule: bool = False
     """Stopped by a shutdown under ``on_shutdown: reschedule``: queue it again."""
+    exited: bool = False
+    """Its process has ended (its end may still be being recorded)."""
+    flush_after: float = 0.0
+    flush_backoff: float = 0.0
+    """After a failed write, the next try waits (loop time; doubling up to 10 s), so that a
+    locked or unreachable database is not asked again every half second per run."""
 
 
 @dataclass(frozen=True)
@@ -251,10 +257,14 @@ class RunSupervisor:
 
         return sink
 
-    async def _flush(self, active: ActiveRun) -> None:
+    async def _flush(self, active: ActiveRun, *, now: bool = False) -> None:
         """Write what the run produced since the last flush. Through a database outage
-        everything is kept (up to ``MAX_BUFFERED_LINES`` lines) and written once it is back."""
+        everything is kept (up to ``MAX_BUFFERED_LINES`` lines) and written once it is back;
+        until then tries are spaced out, unless ``now``."""
         self._learn_name(active)
+        loop = asyncio.get_running_loop()
+        if not now and loop.time() < active.flush_after:
+            return
         fields = dict(active.unsaved)
         if active.name_to_store is not None:
             fields["name"] = active.name_to_store
@@ -270,9 +280,12 @@ class RunSupervisor:
                 note = f"[dockyard] {active.dropped} log line(s) were lost in a database outage"
                 await self.store.append_logs(active.run.id, [(self.clock(), "dockyard", note)])
                 active.dropped = 0
+            active.flush_backoff = 0.0
         except StateStoreError as exc:
             # The lines went to the process output already; the store gets them later.
             active.buffer = lines + active.buffer
+            active.flush_backoff = min(max(active.flush_backoff * 2, 1.0), 10.0)
+            active.flush_after = loop.time() + active.flush_backoff
             excess = len(active.buffer) - MAX_BUFFERED_LINES
             if excess > 0:
                 del active.buffer[:excess]
@@ -306,6 +319,7 @@ class RunSupervisor:
                 process.kill()
                 deadline = None
         outcome = waiter.result()
+        active.exited = True
         await self._flush(active)
         process.cleanup()
         verdict = judge(active, outcome)
@@ -345,7 +359,7 @@ class RunSupervisor:
         delay = first
         while True:
             try:
-                await self._flush(active)
+                await self._flush(active, now=True)
                 if active.buffer or active.unsaved:
                     raise StateStoreError("log lines are still waiting to be written")
                 await self._record_task_runs(active.run, task_runs, verdict)

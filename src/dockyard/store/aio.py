@@ -90,9 +90,6 @@ class AsyncStore:
     async def request_cancel(self, run_id: str, reason: str, *, now: datetime) -> RunRecord:
         return await self._call(self.store.request_cancel, run_id, reason, now=now)
 
-    async def cancel_requests(self, owner: str) -> list[tuple[str, str]]:
-        return await self._call(self.store.cancel_requests, owner)
-
     async def take_lease(self) -> str:
         return await self._call(self.store.take_lease)
 

@@ -95,10 +95,6 @@ class StateStore(Protocol):
         """Cancel a run that is waiting; ask the owner of a Running one to stop it."""
         ...
 
-    def cancel_requests(self, owner: str) -> list[tuple[str, str]]:
-        """``(run_id, reason)`` of the Running runs of ``owner`` someone asked to cancel."""
-        ...
-
     def listen(self, callback: Callable[[str], None]) -> Listening | None:
         """Call ``callback(payload)`` (on another thread) whenever any process changed
         what a scheduler should look at; None where the database cannot notify."""

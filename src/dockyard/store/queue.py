@@ -31,6 +31,17 @@ def notify(conn: Connection, payload: str) -> None:
         conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, payload)))
 
 
+def notify_if_waiting(conn: Connection, deployment: str) -> None:
+    """``notify`` that a place is free, when runs of ``deployment`` wait for one."""
+    if conn.dialect.name != "postgresql":
+        return
+    query = sa.select(runs.c.id).where(
+        runs.c.deployment == deployment, runs.c.state == RunState.PENDING.value
+    )
+    if conn.execute(query.limit(1)).first() is not None:
+        notify(conn, "work")
+
+
 def take_runs(
     conn: Connection,
     owner: str,
@@ -188,12 +199,3 @@ def _already_requested(conn: Connection, run_id: str) -> bool:
         runs.c.cancel_requested.is_not(None),
     )
     return conn.execute(query).first() is not None
-
-
-def cancel_requests(conn: Connection, owner: str) -> list[tuple[str, str]]:
-    query = sa.select(runs.c.id, runs.c.cancel_requested).where(
-        runs.c.state == RunState.RUNNING.value,
-        runs.c.owner == owner,
-        runs.c.cancel_requested.is_not(None),
-    )
-    return [(row.id, row.cancel_requested) for row in conn.execute(query.order_by(runs.c.id))]

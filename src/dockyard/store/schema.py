@@ -165,6 +165,7 @@ replicas = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("stopped_at", UTCDateTime),
+    sa.Column("draining_since", UTCDateTime),
 )
 
 sa.Index("ix_runs_deployment_created_at", runs.c.deployment, runs.c.created_at)

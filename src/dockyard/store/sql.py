@@ -115,6 +115,13 @@ class SqlStateStore:
             raise ValueError("max_log_lines must be at least 1")
         self._engine = engine
         self._write_engine = engine.execution_options(dockyard_write=True)
+        # Reads are one statement each: on PostgreSQL they skip BEGIN/COMMIT (two round
+        # trips of every read); SQLite reads keep their snapshot transaction.
+        self._read_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
         self.database = database
         self.max_log_lines = max_log_lines
         self._file = file
@@ -137,7 +144,7 @@ class SqlStateStore:
 
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Connection]:
-        engine = self._write_engine if write else self._engine
+        engine = self._write_engine if write else self._read_engine
         try:
             with engine.begin() as conn:
                 yield conn
@@ -251,6 +258,17 @@ class SqlStateStore:
         self, name: str, flow_name: str, spec: dict[str, Any], *, now: datetime
     ) -> DeploymentRecord:
         """Insert an active deployment, or update only its spec and flow name."""
+        try:
+            return self._upsert_deployment(name, flow_name, spec, now=now)
+        except StateStoreError as exc:
+            if not isinstance(exc.__cause__, sa.exc.IntegrityError):
+                raise
+            # Another replica inserted it between our read and our insert: update it.
+            return self._upsert_deployment(name, flow_name, spec, now=now)
+
+    def _upsert_deployment(
+        self, name: str, flow_name: str, spec: dict[str, Any], *, now: datetime
+    ) -> DeploymentRecord:
         with self._tx(write=True) as conn:
             if find_deployment(conn, name) is None:
                 conn.execute(
@@ -394,7 +412,8 @@ class SqlStateStore:
         new_state = RunState(new_state)
         for _ in range(10):
             with self._tx(write=True) as conn:
-                current = require_run(conn, run_id).state
+                before = require_run(conn, run_id)
+                current = before.state
                 if not can_transition(current, new_state):
                     raise ValueError(f"run {run_id}: cannot go from {current} to {new_state}")
                 changed = conn.execute(
@@ -404,8 +423,10 @@ class SqlStateStore:
                 ).rowcount
                 if changed == 1:
                     insert_event(conn, run_id, new_state, at, message)
-                    if new_state is RunState.PENDING or current is RunState.RUNNING:
-                        queue.notify(conn, "work")  # new work, or a place freed
+                    if new_state is RunState.PENDING:
+                        queue.notify(conn, "work")
+                    elif current is RunState.RUNNING:
+                        queue.notify_if_waiting(conn, before.deployment)  # a place freed
                     return require_run(conn, run_id)
         raise StateStoreError(f"run {run_id}: its state kept changing underneath; try again")
 
@@ -552,11 +573,6 @@ class SqlStateStore:
                 continue  # it ended meanwhile
             return run
         raise StateStoreError(f"run {run_id}: its state kept changing underneath; try again")
-
-    def cancel_requests(self, owner: str) -> list[tuple[str, str]]:
-        """``(run_id, reason)`` of ``owner``'s Running runs someone asked to cancel."""
-        with self._tx() as conn:
-            return queue.cancel_requests(conn, owner)
 
     def listen(self, callback: Callable[[str], None]) -> Listening | None:
         """Call ``callback(payload)`` on a thread for each change another process made;

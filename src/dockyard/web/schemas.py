@@ -215,6 +215,9 @@ class ReplicaOut(BaseModel):
     started_at: datetime
     last_seen: datetime
     stopped_at: datetime | None
+    draining_since: datetime | None = Field(
+        default=None, description="When it began to shut down (it still holds its runs)."
+    )
     state: str = Field(
         description="live (heartbeating), lost (no heartbeat within DOCKYARD_REPLICA_TIMEOUT "
         "seconds of the answering process's clock) or stopped (shut down cleanly)."

@@ -134,6 +134,7 @@ def replica(record: ReplicaRecord, now: datetime, timeout: float) -> ReplicaOut:
         started_at=record.started_at,
         last_seen=record.last_seen,
         stopped_at=record.stopped_at,
+        draining_since=record.draining_since,
         state=record.state(now, timeout),
     )
 

@@ -39,4 +39,5 @@ def upgrade() -> None:
         sa.Column("started_at", UTC_DATETIME, nullable=False),
         sa.Column("last_seen", UTC_DATETIME, nullable=False),
         sa.Column("stopped_at", UTC_DATETIME),
+        sa.Column("draining_since", UTC_DATETIME),
     )
