@@ -7,7 +7,8 @@ shared) on a private PostgreSQL server (``tests/pg.py``: a throwaway cluster wit
 off, pg_stat_statements loaded), serving ``tests/e2e/flows/replicas.py``, whose flows
 keep a ledger of their own attempts.
 
-1. slots/s: for each ``--levels`` D, a fresh database and three replicas serving D
+1. slots/s: for each ``--levels`` D, a fresh database and one replica (the baseline of
+   the same run), then three replicas, serving D
    deployments on a 1 s interval (a flow that returns at once) for ``--window`` seconds.
    Counted: slots due in the window, slots run (ledger), missed, run twice, lateness
    (``started_at - scheduled_at`` in the database). A level keeps up when no slot was
@@ -146,11 +147,14 @@ def slot_config(deployments: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def slots_level(server: PgServer, deployments: int, window: float, root: Path) -> dict[str, Any]:
+def slots_level(
+    server: PgServer, deployments: int, window: float, root: Path, count: int = REPLICAS
+) -> dict[str, Any]:
+    """One level with ``count`` replicas (1: the baseline of the same run)."""
     database, url = new_database(server)
     prepare(root, slot_config(deployments))
     with Replicas(root, url, ["--config", "flows/bench.yaml"]) as replicas:
-        replicas.start_all(REPLICAS)
+        replicas.start_all(count)
         began = time.time()
         end = time.monotonic() + window
         wait_for("the window to pass", lambda: time.monotonic() >= end, window + 30, poll=0.5)
@@ -185,6 +189,7 @@ def slots_level(server: PgServer, deployments: int, window: float, root: Path) -
     lateness = summary(late)
     twice = sum(1 for r in rows if begun[str(r[0])] > 1)
     result = {
+        "replicas": count,
         "deployments": deployments,
         "window_seconds": ended - began,
         "slots_due": expected,
@@ -343,14 +348,15 @@ def ms(value: float | None) -> str:
 
 def table(results: dict[str, Any]) -> str:
     out = [
-        "| deployments × 1 s | slots due | run | missed | run twice | slots/s | "
+        "| replicas | deployments × 1 s | slots due | run | missed | run twice | slots/s | "
         "lateness p50 / p90 | kept up |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for level in results["slots"]:
         late = level["lateness_seconds"]
         out.append(
-            f"| {level['deployments']} | {level['slots_due']} | {level['slots_run']} | "
+            f"| {level.get('replicas', REPLICAS)} | {level['deployments']} | "
+            f"{level['slots_due']} | {level['slots_run']} | "
             f"{level['slots_missed']} | {level['slots_run_twice']} | "
             f"{level['slots_per_second']:.1f} | {ms(late['median'])} / {ms(late['p90'])} | "
             f"{'yes' if level['kept_up'] else 'no'} |"
@@ -403,7 +409,7 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--levels", default="2,4,8", help="deployments per level (1.)")
+    parser.add_argument("--levels", default="2,4,6", help="deployments per level (1.)")
     parser.add_argument("--window", type=float, default=30.0, help="seconds per level (1.)")
     parser.add_argument("--runs", type=int, default=30, help="ad-hoc runs one at a time (2.)")
     parser.add_argument("--idle", type=float, default=15.0, help="idle seconds measured (2.)")
@@ -419,9 +425,13 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="dockyard-bench-replicas-"))
     try:
         for i, deployments in enumerate(levels, start=1):
-            print(f"1/3 slots/s: {deployments} deployments × 1 s …", file=sys.stderr)
-            level = slots_level(server, deployments, args.window, root / f"level{i}")
-            results["slots"].append(level)
+            for count in (1, REPLICAS):  # the baseline first: one replica, same load
+                print(f"1/3 slots/s: {deployments} deployments × 1 s on {count} replica(s) …",
+                      file=sys.stderr)  # fmt: skip
+                level = slots_level(
+                    server, deployments, args.window, root / f"level{i}-{count}", count
+                )
+                results["slots"].append(level)
         database, url = new_database(server)
         prepare(root / "adhoc", ADHOC_CONFIG)
         env = {"DOCKYARD_REPLICA_TIMEOUT": f"{FAILOVER_TIMEOUT:g}", "DOCKYARD_HEARTBEAT": "1"}

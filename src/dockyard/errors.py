@@ -55,6 +55,11 @@ class StateStoreError(DockyardError):
     """The state database cannot be opened, read or written."""
 
 
+class DatabaseUnavailable(StateStoreError):
+    """The database server cannot be reached now (down, starting, unreachable): it may
+    come back, unlike a wrong password or an unknown database."""
+
+
 class UnsupportedFeature(UsageError, ImportError):
     """A Prefect feature dockyard does not have (blocks, variables, artifacts, ...)."""
 

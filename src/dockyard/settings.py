@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     pg_password: SecretStr | None = Field(default=None, validation_alias="PGPASSWORD")
     # At most a day: the rows of replicas not seen for a day are deleted.
     replica_timeout: float = Field(default=30.0, gt=0, le=86400)
+    database_wait: float = Field(default=300.0, ge=0, le=86400)
+    """How long start-up waits for a database server that cannot be reached (0: not)."""
     config: str | None = None
     limit: int | None = Field(default=None, ge=0)
     pause_on_shutdown: bool = True
@@ -226,7 +228,8 @@ _ENV_ONLY = frozenset(
     "health_threshold source_dir source_username source_token source_token_file "
     "source_ssh_key_file source_known_hosts_file source_submodules source_webhook_secret "
     "source_check_timeout source_startup_timeout source_staleness max_request_bytes "
-    "max_parameter_bytes allowed_hosts database_url_file pg_password replica_timeout".split()
+    "max_parameter_bytes allowed_hosts database_url_file pg_password replica_timeout "
+    "database_wait".split()
 )
 """Settings that have no ``dockyard serve`` flag, only a ``DOCKYARD_*`` variable."""
 

@@ -342,3 +342,28 @@ def test_an_older_revision_is_upgraded(database: Database) -> None:
 
     assert _differences(database.url) == []
     assert database.execute("SELECT version_num FROM alembic_version") == [("0005",)]
+
+
+def test_the_previous_release_can_still_use_a_database_at_the_newest_revision(
+    database: Database,
+) -> None:
+    # A rolling update runs the release before this one beside it: that release refuses a
+    # schema_version above 4, and writes runs naming only the columns it knew.
+    open_store(database.url).close()
+    assert database.execute("SELECT max(version) FROM schema_version") == [(4,)]
+    database.execute(
+        "INSERT INTO deployments (name, flow_name, spec, paused, created_at, updated_at) "
+        "VALUES ('f/d', 'f', '{}', false, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+    )
+    database.execute(
+        "INSERT INTO runs (id, deployment, flow_name, state, parameters, trigger, "
+        "scheduled_at, created_at, attempt, retries, retry_delay_seconds, log_lines, "
+        "updated_at, log_truncated, owner, process, tags) VALUES ('old-release-run', 'f/d', "
+        "'f', 'Pending', '{}', 'manual', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1, 0, "
+        "0, 0, '2026-01-01 00:00:00', 0, NULL, NULL, '[]')"
+    )
+    with open_store(database.url) as store:
+        run = store.get_run("old-release-run")
+        assert (run.state, run.cancel_requested, run.dockyard_version) == (
+            RunState.PENDING, None, None,
+        )  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ from typing import TextIO
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import Trigger
 from dockyard.engine.results import results_dir
-from dockyard.errors import DockyardError, StateStoreError, UsageError
+from dockyard.errors import DatabaseUnavailable, DockyardError, StateStoreError, UsageError
 from dockyard.execution.process import SubprocessExecutor
 from dockyard.execution.reaper import become_subreaper, reap_orphans
 from dockyard.execution.workdir import WorkDir
@@ -139,14 +140,9 @@ class ServeService:
 
     async def startup(self) -> None:
         become_subreaper()
-        location = store_location(self.settings)
-        limit, timeout = self.settings.max_log_lines, self.settings.replica_timeout
-        try:
-            self.store = await AsyncStore.open(
-                lambda: open_store(location, max_log_lines=limit, replica_timeout=timeout)
-            )
-        except StateStoreError as exc:
-            raise UsageError(str(exc)) from None  # the fix is a different --state
+        self.store = await self._open_store()
+        if self.store is None:
+            return  # stopped while waiting for the database: nothing to drain
         owner = await self.store.take_lease()
         # Beside the state file: only processes of the same state clean it up, and only
         # after their recovery has read what the dead processes' runs reported.
@@ -162,6 +158,38 @@ class ServeService:
         self.status.ready = True
         self._announce(self.store.database)
         await self.code.start(self.registry)
+
+    async def _open_store(self) -> AsyncStore | None:
+        """Open the state database. A database server that cannot be reached is waited
+        for (``DOCKYARD_DATABASE_WAIT``), with backoff and jitter: in `docker compose up`
+        or a cluster, dockyard often starts before its database does."""
+        location = store_location(self.settings)
+        limit, timeout = self.settings.max_log_lines, self.settings.replica_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.database_wait
+        delay = 0.5
+        while True:
+            try:
+                store = await AsyncStore.open(
+                    lambda: open_store(location, max_log_lines=limit, replica_timeout=timeout)
+                )
+                if self.status.waiting_for is not None:
+                    logger.info("the state database answers: starting")
+                    self.status.waiting_for = None
+                return store
+            except DatabaseUnavailable as exc:
+                if loop.time() + delay > deadline:
+                    raise DockyardError(str(exc)) from None  # exit 1: not a usage error
+                self.status.waiting_for = f"waiting for the state database: {exc}"
+                self.throttle.warn("open", f"{exc}; waiting for it (DOCKYARD_DATABASE_WAIT)")
+            except StateStoreError as exc:
+                raise UsageError(str(exc)) from None  # the fix is a different --state or URL
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay * (0.5 + random.random()))
+            delay = min(delay * 2, 10.0)
+            if self.status.should_exit:
+                return None
 
     def _build(self, store: AsyncStore, work_dir: Path, now: datetime, owner: str) -> None:
         """Make the collaborators that need the open store."""

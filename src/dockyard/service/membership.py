@@ -17,7 +17,8 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from dockyard._version import __version__
 from dockyard.core.records import REPLICA_STATES, ReplicaRecord
@@ -93,7 +94,7 @@ class Membership:
         now = self.clock()
         try:
             await self.store.heartbeat(self._record(now))
-            self.peers = await self.store.list_replicas()
+            self.peers = await self._alive(await self.store.list_replicas(), now)
         except StateStoreError as exc:
             self.reachable_since = None
             self.throttle.warn("heartbeat", f"heartbeat not written, retrying: {exc}")
@@ -104,6 +105,19 @@ class Membership:
         counts = Counter(r.state(now, self.timeout) for r in self.peers)
         self.metrics.replicas_seen({state: counts.get(state, 0) for state in REPLICA_STATES})
         return True
+
+    async def _alive(self, replicas: list[ReplicaRecord], now: datetime) -> list[ReplicaRecord]:
+        """The rows, with those of processes known dead made lost: on a local file the lease
+        tells at once (a ``kill -9`` a moment ago leaves a fresh heartbeat)."""
+        if self.store.local_dir is None:
+            return replicas
+        known = []
+        for r in replicas:
+            fresh = r.id != self.owner and r.state(now, self.timeout) == "live"
+            if fresh and not await self.store.owner_alive(r.id):
+                r = replace(r, last_seen=now - timedelta(seconds=self.timeout + 1))
+            known.append(r)
+        return known
 
     def _record(self, now: datetime) -> ReplicaRecord:
         revisions = sorted({d.revision[:12] for d in self.catalog if d.revision})
@@ -146,7 +160,7 @@ class Membership:
         self.draining_since = self.clock()
         await self.beat()
         now = self.clock()
-        replicas = await self.store.list_replicas()
+        replicas = await self._alive(await self.store.list_replicas(), now)
         return {
             name
             for r in replicas

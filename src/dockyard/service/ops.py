@@ -47,6 +47,8 @@ class ProcessStatus:
     last_tick: datetime | None = None
     tick_started: datetime | None = None
     tick_error: str | None = None
+    waiting_for: str | None = None
+    """What start-up is waiting for (the database server), for /ready."""
 
 
 class Operations:
@@ -114,7 +116,8 @@ class Operations:
         if status.draining:
             return Ready(status="draining", reason="the process is shutting down")
         if not status.ready:
-            return Ready(status="starting", reason="deployments are not loaded yet")
+            reason = status.waiting_for or "deployments are not loaded yet"
+            return Ready(status="starting", reason=reason)
         if status.last_tick is None:  # ready promises a live /health: one tick first
             return Ready(status="starting", reason="the scheduler has not ticked yet")
         waiting = self._code.unready() if self._code is not None else None

@@ -76,7 +76,8 @@ def open_store(
     except sa.exc.DBAPIError as exc:
         store.close()
         if file is None and url.get_backend_name() != "sqlite":
-            raise StateStoreError(f"cannot open {store._translate(exc)}") from exc
+            error = store._translate(exc)
+            raise type(error)(f"cannot open {error}") from exc
         reason = _open_reason(exc)
         raise StateStoreError(f"cannot open state database {database}: {reason}") from exc
     except BaseException:

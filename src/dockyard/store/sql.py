@@ -35,7 +35,7 @@ from dockyard.core.records import (
     slot_key,
 )
 from dockyard.core.states import RunState, can_transition
-from dockyard.errors import NotFoundError, StateStoreError, UsageError
+from dockyard.errors import DatabaseUnavailable, NotFoundError, StateStoreError, UsageError
 from dockyard.store import migrations, queue
 from dockyard.store.base import Listening
 from dockyard.store.leases import FileLeases
@@ -77,6 +77,22 @@ def first_line(exc: sa.exc.DBAPIError) -> str:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_REFUSED_LOGIN = ("authentication failed", "does not exist", "pg_hba.conf", "permission denied")
+"""What a server that answered says when the URL itself is wrong (no use waiting)."""
+
+
+def _unreachable(exc: sa.exc.DBAPIError) -> bool:
+    """Whether a PostgreSQL error says the server cannot be reached now: no connection
+    (libpq gives no SQLSTATE then, also when the server refused the login: told apart by
+    its message), a connection lost (class 08) or a server starting or stopping (57P)."""
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    if state is None:
+        return not any(words in first_line(exc) for words in _REFUSED_LOGIN)
+    return bool(state.startswith(("08", "57P")))
 
 
 def _replica_id() -> str:
@@ -165,7 +181,8 @@ class SqlStateStore:
                 text = text.rpartition(" failed: ")[2].removeprefix("FATAL: ")
             if isinstance(exc, sa.exc.IntegrityError):
                 return StateStoreError(f"state database {self.database} refused a write: {text}")
-            return StateStoreError(
+            kind = DatabaseUnavailable if _unreachable(exc) else StateStoreError
+            return kind(
                 f"state database {self.database}: {text}; check DOCKYARD_DATABASE_URL and "
                 "that the database server is up"
             )
