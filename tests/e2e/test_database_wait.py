@@ -24,6 +24,7 @@ def test_serve_waits_for_a_database_server_that_is_not_up_yet(
     env = dockyard_env(DOCKYARD_DATABASE_URL=url)
     with serve_process(["flows/behaviours.py:noop", "--interval", "1"], project, env=env) as s:
         base = webserver_url(s)
+
         def waiting() -> str | None:
             answer = httpx.get(f"{base}/ready", timeout=5)
             assert answer.status_code == 503, answer.text
