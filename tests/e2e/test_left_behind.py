@@ -12,12 +12,15 @@ import httpx
 import pytest
 
 from dockyard.core.states import RunState
+from dockyard.store import open_store
 from tests.helpers import (
     dockyard_env,
     pid_alive,
     queue_run,
+    read_ledger,
     serve_process,
     stored_logs,
+    utc_now,
     wait_for,
     webserver_url,
 )
@@ -245,3 +248,32 @@ def test_a_run_that_completed_just_before_a_kill_9_is_recorded_completed_not_run
         again.signal(signal.SIGTERM)
         assert again.wait_exit() == 0
     assert [r.state for r in again.runs()] == [RunState.COMPLETED]
+
+
+def test_a_run_cancelled_while_its_serve_process_was_dead_ends_cancelled_not_retried(project):
+    """A cancel asked of a run whose serve process died (through another replica's API, in
+    a cluster) is honoured by whoever recovers the run: Cancelled, never retried."""
+    ledger = project / "ledger.txt"
+    args = ["flows/replicas.py:long_tick", "--interval", "3600"]
+    env = dockyard_env(LEDGER=str(ledger))
+    with serve_process(args, project, env=env) as served:
+        wait_for(lambda: started(served), what="startup")
+        run = queue_run(served.state_path, "long-tick/long-tick", {"seconds": 60})
+        wait_for(lambda: ledger.exists() and read_ledger(ledger), what="the run to begin")
+        served.signal(signal.SIGKILL)
+        served.wait_exit()
+    with open_store(served.state_path) as store:
+        asked = store.request_cancel(run.id, "cancelled through the API", now=utc_now())
+    assert asked.state is RunState.RUNNING and asked.cancel_requested == "cancelled through the API"
+    with serve_process(args, project, env=env, state=served.state_path, name="again") as again:
+        wait_for(
+            lambda: [r for r in again.runs() if r.id == run.id and r.state.is_terminal],
+            what="the recovery",
+        )
+        again.signal(signal.SIGTERM)
+        assert again.wait_exit() == 0
+    with open_store(served.state_path) as store:
+        ended = store.get_run(run.id)
+    assert (ended.state, ended.attempt) == (RunState.CANCELLED, 1)
+    assert ended.state_message == "cancelled through the API"
+    assert [line.kind for line in read_ledger(ledger)] == ["begin"]  # no second attempt

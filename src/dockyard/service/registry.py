@@ -101,8 +101,12 @@ class Registry:
             if alive[light.owner]:
                 continue  # another live serve process's run
             run = await self.store.get_run(light.id)
+            ended = verdict
+            if run.cancel_requested:  # cancelled while its replica was dying: not retried
+                reason = run.cancel_requested
+                ended = Verdict(RunState.CANCELLED, reason, error=reason)
             try:
-                how = await self.supervisor.recover(run, deployment, verdict)
+                how = await self.supervisor.recover(run, deployment, ended)
             except ValueError:
                 continue  # another replica recovered it first
             recovered += 1
