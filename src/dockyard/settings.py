@@ -369,13 +369,29 @@ def _has_password(url: str) -> bool:
 
 
 def refuse_password_flag(url: str | None) -> None:
-    """A ``--database-url`` holding a password is refused: every process list shows argv."""
-    if url is not None and _has_password(url):
+    """A ``--database-url`` with ``?password=`` is refused: process lists show argv, and
+    only a password in the URL's ``user:password@`` part is hidden from them at start
+    (``cli.app.main``); the CLI warns about that one."""
+    if url is not None and _QUERY_PASSWORD.search(url) is not None:
         raise ConfigError(
             f"--database-url {redact_url(url)!r} holds a password, which every process list "
             "shows: pass the URL in DOCKYARD_DATABASE_URL_FILE or DOCKYARD_DATABASE_URL, or "
             "the password in PGPASSFILE or PGPASSWORD"
         )
+
+
+def password_in_flag(argv: list[str]) -> bool:
+    """Whether ``--database-url`` in these arguments carries a ``user:password@``."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--database-url="):
+            value = arg.partition("=")[2]
+        elif arg == "--database-url" and i + 1 < len(argv):
+            value = argv[i + 1]
+        else:
+            continue
+        if _has_password(value) and _QUERY_PASSWORD.search(value) is None:
+            return True
+    return False
 
 
 def store_location(settings: Settings) -> str | Path:

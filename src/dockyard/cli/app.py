@@ -386,6 +386,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, exit 2 for usage errors, 1 otherwise."""
     args = list(sys.argv[1:] if argv is None else argv)
     _DEBUG["on"] = "--debug" in args
+    if argv is None:
+        _hide_credentials(args)
     command = typer.main.get_command(app)
     try:
         code = command.main(args, prog_name="dockyard", standalone_mode=False)
@@ -404,6 +406,21 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _hide_credentials(args: list[str]) -> None:
+    """Hide passwords in this process's arguments from ``ps`` before anything else."""
+    from dockyard.execution.environment import hide_argv_credentials
+    from dockyard.settings import password_in_flag
+
+    hide_argv_credentials()
+    if password_in_flag(args):
+        print(
+            "dockyard: warning: --database-url holds a password, which process lists showed "
+            "until now (dockyard hid it): prefer DOCKYARD_DATABASE_URL_FILE, "
+            "DOCKYARD_DATABASE_URL or PGPASSFILE",
+            file=sys.stderr,
+        )
 
 
 def _usage_error(exc: typer.TyperException) -> None:

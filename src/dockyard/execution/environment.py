@@ -96,6 +96,14 @@ def protect_process(hide: Iterable[str] = ()) -> None:
             os.environ[name] = clean
 
 
+def hide_argv_credentials() -> None:
+    """Remove the passwords of URLs in this process's arguments from what ``ps`` and
+    ``/proc/<pid>/cmdline`` show (``--database-url postgresql://user:pw@…``), at once."""
+    if sys.platform.startswith("linux"):
+        args, _ = _blocks()
+        _rewrite_block(*args, strip_userinfo)
+
+
 def _clean_variable(entry: str) -> str:
     name, sep, value = entry.partition("=")
     if not sep:
