@@ -19,6 +19,7 @@ import pytest
 
 from dockyard.api import Flow
 from dockyard.core.deployments import Deployment
+from dockyard.core.policies import Trigger
 from dockyard.core.records import RunRecord
 from dockyard.core.states import TERMINAL, RunState
 from dockyard.execution.loading import load_flow
@@ -26,7 +27,7 @@ from dockyard.service.lifecycle import ServeService
 from dockyard.settings import Settings, load_settings
 from dockyard.store import open_store
 from dockyard.store.aio import AsyncStore
-from tests.helpers import FLOWS
+from tests.helpers import FLOWS, metric
 
 T = TypeVar("T")
 T0 = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)
@@ -201,3 +202,42 @@ def test_ready_only_once_the_scheduler_has_ticked_so_health_answers_200_too(
 
     asyncio.run(go())
     assert service.status.exit_code == 0
+
+
+def test_a_scheduled_run_waiting_for_the_limit_is_counted_missed_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    flow = load_flow("behaviours.py:sleeper", FLOWS)
+    assert isinstance(flow, Flow)
+    sleeper = flow.to_deployment("d", interval=3600)
+    limited = load_settings({"state": str(tmp_path / "state.db"), "webserver": False, "limit": 1})
+    service = ServeService([sleeper], limited, clock=FakeClock(T0), handle_signals=False)
+
+    def waited() -> float | None:
+        text = service.ops.metrics_text().decode()
+        labels = {"deployment": "sleeper/d", "reason": "limit"}
+        return metric(text, "dockyard_scheduled_runs_missed_total", **labels)
+
+    async def go() -> None:
+        await service.startup()
+        store = service.store
+        assert store is not None
+        try:
+            first, second = [
+                await store.create_run(
+                    sleeper.new_run({"seconds": 30}, T0 + timedelta(seconds=i), Trigger.SCHEDULE)
+                )
+                for i in range(2)
+            ]
+            await service.on_tick(T0)
+            await service.on_tick(T0)  # still waiting: not counted again
+            assert (await store.get_run(first.id)).state is RunState.RUNNING
+            assert (await store.get_run(second.id)).state is RunState.PENDING
+            assert waited() == 1
+            for run in (first, second):
+                await service.supervisor.cancel_run(run.id, "test over")
+            await eventually(lambda: finished(store, first.id), "the first run to stop")
+        finally:
+            await service.shutdown()
+
+    asyncio.run(go())

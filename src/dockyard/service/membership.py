@@ -15,15 +15,14 @@ import contextlib
 import logging
 import os
 import socket
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from dockyard._version import __version__
-from dockyard.core.records import REPLICA_STATES, ReplicaRecord
+from dockyard.core.records import ReplicaRecord
 from dockyard.errors import StateStoreError
-from dockyard.metrics import Metrics
+from dockyard.metrics import Metrics, count_replica_states
 from dockyard.service.catalog import Catalog
 from dockyard.service.throttle import WarningThrottle
 from dockyard.store.aio import AsyncStore
@@ -102,8 +101,7 @@ class Membership:
         if self.reachable_since is None:
             self.reachable_since = now
             self.throttle.clear("heartbeat")
-        counts = Counter(r.state(now, self.timeout) for r in self.peers)
-        self.metrics.replicas_seen({state: counts.get(state, 0) for state in REPLICA_STATES})
+        self.metrics.replicas_seen(count_replica_states(self.peers, now, self.timeout))
         return True
 
     async def _alive(self, replicas: list[ReplicaRecord], now: datetime) -> list[ReplicaRecord]:

@@ -45,7 +45,7 @@ class Registry:
             await self._register(deployment, now)
             self.metrics.add_deployment(deployment.full_name)
         names = {d.full_name for d in deployments}
-        await self._recover_crashed(names)
+        await self.recover_lost(names, trust_heartbeats=False)  # left by a killed process
         await self.resume_after_shutdown(now, names)
         self.wake()
 
@@ -73,10 +73,6 @@ class Registry:
             await self.store.set_paused(name, True, PauseReason.CONFIG, now=now)
         elif not deployment.paused and record.paused and record.paused_reason == PauseReason.CONFIG:
             await self.store.set_paused(name, False, None, now=now)
-
-    async def _recover_crashed(self, names: set[str]) -> None:
-        """Runs left Running by a process that was killed end Crashed (or retry)."""
-        await self.recover_lost(names, trust_heartbeats=False)
 
     async def recover_lost(self, names: set[str] | None = None, *, trust_heartbeats: bool) -> int:
         """Conclude the Running runs whose owner is gone; return how many.

@@ -85,9 +85,9 @@ class Scheduler:
         self._record_failures(views, decisions)
         next_retry = await self._promote_due_retries(now, runs)
         await self._cancel_requested(runs)
-        waiting = any(r.state is RunState.PENDING and r.deployment in self.catalog for r in runs)
+        waiting = [r for r in runs if r.state is RunState.PENDING and r.deployment in self.catalog]
         if waiting or self._new_work:
-            await self._dispatch()
+            await self._dispatch(waiting)
         self._report(now, views)
         times = [t for t in (planning.next_wakeup(now, views), next_retry) if t is not None]
         return min(times) if times else None
@@ -203,7 +203,7 @@ class Scheduler:
                 self._new_work = True
         return min(later) if later else None
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, waiting: list[RunRecord]) -> None:
         """Take the Pending runs that fit (under this replica's ``limit`` and, across all
         replicas, each deployment's ``concurrency_limit``) and start them."""
         if self.stopping():
@@ -217,9 +217,9 @@ class Scheduler:
         )  # fmt: skip
         for run in taken:
             await self.supervisor.start(run, self.catalog.get(run.deployment))
-        if limit and len(taken) >= capacity:
-            waiting = await self.store.runs_in_states([RunState.PENDING], light=True)
-            self._count_limit_waits([r for r in waiting if r.deployment in self.catalog])
+        if limit and len(taken) >= capacity:  # what still waits, as read this tick
+            started = {r.id for r in taken}
+            self._count_limit_waits([r for r in waiting if r.id not in started])
         else:
             self._limit_counted.clear()
 

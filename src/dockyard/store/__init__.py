@@ -69,8 +69,10 @@ def open_store(
     """
     url, database, file = _resolve(path_or_url)
     engine = _create_engine(url)
-    store = SqlStateStore(engine, database=database, max_log_lines=max_log_lines, file=file)
-    store.replica_timeout = replica_timeout
+    store = SqlStateStore(
+        engine, database=database, max_log_lines=max_log_lines, file=file,
+        replica_timeout=replica_timeout,
+    )  # fmt: skip
     try:
         _upgrade_when_unlocked(store)
     except sa.exc.DBAPIError as exc:
