@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import ipaddress
 import itertools
 import os
 import pwd
@@ -48,7 +49,7 @@ OS_USER = "postgres"
 START_TIMEOUT_SECONDS = 60
 SETTINGS = """
 # tests/pg.py: a throwaway test server, fast rather than durable.
-listen_addresses = '127.0.0.1'
+listen_addresses = '{listen}'
 port = {port}
 unix_socket_directories = '{socket_dir}'
 fsync = off
@@ -163,8 +164,10 @@ def _pristine_cluster() -> Path:
 class PgServer:
     """One PostgreSQL cluster in a temporary directory (see the module docstring)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, also_listen: str | None = None) -> None:
         self.root = root
+        self.also_listen = also_listen
+        """An address besides 127.0.0.1 (the Docker bridge's, for containers), or None."""
         self.data = root / "data"
         self.socket_dir = root / "socket"
         self.log = root / "postgres.log"
@@ -174,10 +177,12 @@ class PgServer:
         self._started_once = False
 
     @classmethod
-    def create(cls) -> PgServer:
-        """A new stopped server (call ``start``); ``destroy`` removes it."""
+    def create(cls, also_listen: str | None = None) -> PgServer:
+        """A new stopped server (call ``start``); ``destroy`` removes it. With
+        ``also_listen`` (an IPv4 address of this machine) it also accepts the role
+        ``dockyard`` from that address's /16, e.g. containers on Docker's bridge."""
         root = _private_dir("dockyard-pg-")
-        server = cls(root)
+        server = cls(root, also_listen)
         atexit.register(server.destroy)
         subprocess.run(["cp", "-a", str(_pristine_cluster()), str(server.data)], check=True)
         server.socket_dir.mkdir()
@@ -187,9 +192,14 @@ class PgServer:
         return server
 
     def _write_settings(self) -> None:
-        settings = SETTINGS.format(port=self.port, socket_dir=self.socket_dir)
+        listen = ",".join(filter(None, ["127.0.0.1", self.also_listen]))
+        settings = SETTINGS.format(port=self.port, socket_dir=self.socket_dir, listen=listen)
         path = self.data / "postgresql.auto.conf"
         path.write_text(settings)
+        if self.also_listen:
+            network = ipaddress.ip_network(f"{self.also_listen}/16", strict=False)
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all {ROLE} {network} scram-sha-256\n")
         if os.geteuid() == 0:
             shutil.chown(path, OS_USER, OS_USER)
 
@@ -247,11 +257,11 @@ class PgServer:
             self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def url(self, database: str, *, password: str | None = None) -> str:
+    def url(self, database: str, *, password: str | None = None, host: str = "127.0.0.1") -> str:
         """``postgresql://dockyard:PASSWORD@127.0.0.1:PORT/DATABASE`` (``password`` to
-        give a wrong one)."""
+        give a wrong one, ``host`` for ``also_listen``)."""
         secret = quote(self.password if password is None else password, safe="")
-        return f"postgresql://{ROLE}:{secret}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{ROLE}:{secret}@{host}:{self.port}/{database}"
 
     def admin(self, database: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
         """A superuser connection over the socket, in autocommit mode."""
@@ -288,10 +298,10 @@ class PgServer:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[PgServer]:
+def running_server(also_listen: str | None = None) -> Iterator[PgServer]:
     """A started server of its own, destroyed afterwards."""
     require_postgresql()
-    server = PgServer.create()
+    server = PgServer.create(also_listen)
     try:
         server.start()
         yield server

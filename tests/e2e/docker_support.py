@@ -213,3 +213,27 @@ def registry() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def build_runtime_image(tracker: Cleanup, prefix: str = "runtime") -> str:
+    """The repository's Dockerfile (the runtime image) on the local base image; a tag of
+    the test's own, removed with ``tracker`` (a rebuild is quick: the layers are cached)."""
+    tag = tracker.add("image", unique(prefix) + ":1")
+    docker("build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(REPO),
+           timeout=900)  # fmt: skip
+    return tag
+
+
+def bridge_gateway() -> str:
+    """The host's address on Docker's default bridge: what containers reach this machine at
+    (the bridge's gateway; the default bridge may list only its subnet, whose first address
+    the engine gives the host)."""
+    import ipaddress
+
+    result = docker("network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}")
+    for entry in json.loads(result.stdout) or []:
+        if entry.get("Gateway"):
+            return str(entry["Gateway"])
+        if entry.get("Subnet") and ":" not in entry["Subnet"]:
+            return str(next(ipaddress.ip_network(entry["Subnet"]).hosts()))
+    raise AssertionError("Docker's bridge network has neither a gateway nor an IPv4 subnet")

@@ -22,6 +22,7 @@ from tests.e2e.docker_support import (
     BASE_IMAGE,
     FIGURES,
     REPO,
+    build_runtime_image,
     cleanup,
     docker,
     dockyard_build,
@@ -361,19 +362,9 @@ def test_unreachable_engine_is_one_line(image_project: Path) -> None:
 
 @pytest.fixture(scope="module")
 def runtime_image(engine: None) -> Iterator[str]:
+    """The repository's Dockerfile on the local base image."""
     with cleanup() as tracker:
-        tag = tracker.add("image", unique("runtime") + ":1")
-        docker(
-            "build",
-            "-q",
-            "--build-arg",
-            f"BASE_IMAGE={BASE_IMAGE}",
-            "-t",
-            tag,
-            str(REPO),
-            timeout=900,
-        )
-        yield tag
+        yield build_runtime_image(tracker)
 
 
 def test_runtime_image_serves_code_mounted_at_app(runtime_image: str, tmp_path, tracker) -> None:
@@ -392,30 +383,6 @@ def test_runtime_image_serves_code_mounted_at_app(runtime_image: str, tmp_path, 
     assert _exit_code(container) == 0
     empty = docker("run", "--rm", runtime_image, check=False, timeout=60)
     assert empty.returncode == 2 and "nothing to serve" in empty.stderr
-
-
-def test_compose_file_is_valid_and_comes_up(runtime_image: str, tracker) -> None:
-    if shutil.which("docker-compose") is None:
-        unavailable("docker-compose is not installed: run scripts/ci-docker.sh")
-    port = free_port()
-    name = unique("compose")
-    env = {**os.environ, "DOCKYARD_IMAGE": runtime_image, "DOCKYARD_HOST_PORT": str(port)}
-    compose = ["docker-compose", "-f", str(REPO / "compose.yaml"), "-p", name]
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*compose, *args], capture_output=True, text=True, env=env, timeout=180
-        )
-
-    checked = run("config")
-    assert checked.returncode == 0, checked.stderr
-    assert "stop_grace_period" in checked.stdout
-    try:
-        up = run("up", "-d", "--no-build")
-        assert up.returncode == 0, up.stderr
-        _serving(port)
-    finally:
-        run("down", "-v", "--timeout", "40")
 
 
 @pytest.fixture(scope="module", autouse=True)
