@@ -25,8 +25,12 @@ from prometheus_client import (
 
 from dockyard._version import __version__
 from dockyard.core.records import REPLICA_STATES, TASK_RUN_STATES, ReplicaRecord
+from dockyard.core.states import TERMINAL
 
 MISSED_REASONS = ("overlap", "downtime", "paused", "limit")
+TERMINAL_STATES = tuple(sorted(state.value for state in TERMINAL))
+"""The ``state`` labels of ``dockyard_flow_runs_total``: every terminal ``RunState``."""
+SYNC_RESULTS = ("success", "noop", "error", "refused")
 OTHER_STATE = "other"
 """The ``state`` of a task run whose state is none of ``TASK_RUN_STATES`` (labels stay bounded)."""
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
@@ -152,6 +156,13 @@ class Metrics:
             registry=r,
         )
         self.replicas_seen({})
+        self.ready = Gauge(
+            "dockyard_ready",
+            "1 if the process is ready (/ready answers 200), 0 while starting, draining or "
+            "unavailable; evaluated at every scrape.",
+            registry=r,
+        )
+        self._sources: set[str] = set()
         self.info = Gauge("dockyard_info", "dockyard version.", ["version"], registry=r)
         self.info.labels(version=__version__).set(1)
 
@@ -161,6 +172,23 @@ class Metrics:
         self.failing.labels(deployment=name).set(0)
         for reason in MISSED_REASONS:
             self.missed.labels(deployment=name, reason=reason)
+        for state in TERMINAL_STATES:
+            self.runs_total.labels(deployment=name, state=state)
+
+    def _add_source(self, source: str) -> None:
+        """A source's counters exist at 0 from the first time it is seen, so that
+        ``increase()`` counts its first refused revision or failed pull (a series that
+        appears at 1 has no earlier sample to increase from)."""
+        if source in self._sources:
+            return
+        self._sources.add(source)
+        self.code_load_failures.labels(source=source)
+        for result in SYNC_RESULTS:
+            self.code_syncs.labels(source=source, result=result)
+
+    def set_ready(self, ready: bool) -> None:
+        """The outcome of the last readiness check (``dockyard_ready``)."""
+        self.ready.set(1 if ready else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -189,6 +217,7 @@ class Metrics:
     def code_sync(
         self, source: str, result: str, revision: str | None, success_at: datetime | None
     ) -> None:
+        self._add_source(source)
         self.code_syncs.labels(source=source, result=result).inc()
         if success_at is not None:
             self.code_last_success.labels(source=source).set(success_at.timestamp())
@@ -197,6 +226,7 @@ class Metrics:
 
     def code_serving(self, source: str, revision: str) -> None:
         """One series per source: the revision it serves now."""
+        self._add_source(source)
         previous = self._revisions.get(source)
         if revision != previous:
             if previous is not None:
@@ -205,9 +235,11 @@ class Metrics:
             self._revisions[source] = revision
 
     def code_sync_duration(self, source: str, seconds: float) -> None:
+        self._add_source(source)
         self.code_sync_seconds.labels(source=source).observe(seconds)
 
     def code_load_failure(self, source: str) -> None:
+        self._add_source(source)
         self.code_load_failures.labels(source=source).inc()
 
     def replicas_seen(self, counts: Mapping[str, int]) -> None:

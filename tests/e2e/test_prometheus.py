@@ -8,10 +8,11 @@ loopback port, so it never depends on (or disturbs) a system Prometheus service.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ PROMETHEUS = Path("/usr/bin/prometheus")
 DEPLOYMENT = "noop/noop"
 
 
-@pytest.fixture
-def prometheus_binary() -> Path:
+def require_prometheus() -> Path:
+    """/usr/bin/prometheus; the test is skipped without it, or fails under CI=true."""
     if PROMETHEUS.exists():
         return PROMETHEUS
     reason = f"{PROMETHEUS} is missing: `apt-get install -y prometheus` (.ci/run does it)"
@@ -36,15 +37,25 @@ def prometheus_binary() -> Path:
     pytest.skip(reason)
 
 
+@pytest.fixture
+def prometheus_binary() -> Path:
+    return require_prometheus()
+
+
 @contextlib.contextmanager
-def prometheus_server(binary: Path, target: str, workdir: Path) -> Iterator[str]:
-    """Run Prometheus scraping ``target`` (host:port) every second; yield its base URL."""
+def prometheus_server(
+    binary: Path, target: str, workdir: Path, rule_files: Sequence[Path] = ()
+) -> Iterator[str]:
+    """Run Prometheus scraping ``target`` (host:port) every second, evaluating the rules
+    of ``rule_files`` every second; yield its base URL."""
     config = workdir / "prometheus.yml"
+    rules = "".join(f"  - {json.dumps(str(path))}\n" for path in rule_files)
     config.write_text(
         "global:\n"
         "  scrape_interval: 1s\n"
         "  evaluation_interval: 1s\n"
-        "scrape_configs:\n"
+        + (f"rule_files:\n{rules}" if rules else "")
+        + "scrape_configs:\n"
         "  - job_name: dockyard\n"
         "    scrape_timeout: 1s\n"
         "    metrics_path: /metrics\n"

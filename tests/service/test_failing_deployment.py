@@ -86,7 +86,7 @@ def test_a_failing_schedule_is_reported_and_the_other_deployment_still_runs(
             assert bad_view.next_runs == []
             assert (await service.ops.deployment(GOOD)).error is None
 
-            metrics = service.ops.metrics_text().decode()
+            metrics = (await service.ops.metrics_text()).decode()
             assert f'dockyard_deployment_failing{{deployment="{BAD}"}} 1.0' in metrics
             assert f'dockyard_deployment_failing{{deployment="{GOOD}"}} 0.0' in metrics
             # Let the good run finish, so shutdown has nothing in flight to drain.

@@ -213,8 +213,8 @@ def test_a_scheduled_run_waiting_for_the_limit_is_counted_missed_once(
     limited = load_settings({"state": str(tmp_path / "state.db"), "webserver": False, "limit": 1})
     service = ServeService([sleeper], limited, clock=FakeClock(T0), handle_signals=False)
 
-    def waited() -> float | None:
-        text = service.ops.metrics_text().decode()
+    async def waited() -> float | None:
+        text = (await service.ops.metrics_text()).decode()
         labels = {"deployment": "sleeper/d", "reason": "limit"}
         return metric(text, "dockyard_scheduled_runs_missed_total", **labels)
 
@@ -233,7 +233,7 @@ def test_a_scheduled_run_waiting_for_the_limit_is_counted_missed_once(
             await service.on_tick(T0)  # still waiting: not counted again
             assert (await store.get_run(first.id)).state is RunState.RUNNING
             assert (await store.get_run(second.id)).state is RunState.PENDING
-            assert waited() == 1
+            assert await waited() == 1
             for run in (first, second):
                 await service.supervisor.cancel_run(run.id, "test over")
             await eventually(lambda: finished(store, first.id), "the first run to stop")

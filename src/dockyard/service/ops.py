@@ -111,7 +111,15 @@ class Operations:
         )
 
     async def readiness(self) -> Ready:
-        """Readiness: deployments loaded, code current, scheduling works, store answers."""
+        """Readiness: deployments loaded, code current, scheduling works, store answers.
+
+        Every check also sets ``dockyard_ready`` (``metrics_text`` checks before it renders).
+        """
+        ready = await self._readiness()
+        self.metrics.set_ready(ready.status == "ready")
+        return ready
+
+    async def _readiness(self) -> Ready:
         status = self.status
         if status.draining:
             return Ready(status="draining", reason="the process is shutting down")
@@ -141,7 +149,10 @@ class Operations:
             )
         return Ready(status="ready", deployments=len(self.catalog))
 
-    def metrics_text(self) -> bytes:
+    async def metrics_text(self) -> bytes:
+        """The Prometheus page, with readiness evaluated first: a scrape alone keeps
+        ``dockyard_ready`` current (no one has to call /ready)."""
+        await self.readiness()
         return self.metrics.render()
 
     # ── deployments ─────────────────────────────────────────────────────────────────

@@ -97,7 +97,7 @@ def _add_probes(app: FastAPI, backend: Backend) -> None:
     @app.get("/metrics", tags=["probes"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus text format."""
-        return Response(backend.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+        return Response(await backend.metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, str]:
