@@ -27,6 +27,19 @@ FLOWS = TESTS / "e2e" / "flows"
 """The flows of tests/e2e/flows/behaviours.py, used by unit and end-to-end tests alike."""
 
 
+def require_prometheus_tool(path: Path) -> Path:
+    """``path`` (/usr/bin/prometheus or /usr/bin/promtool, from Debian's prometheus); the
+    test is skipped without it, or fails under CI=true (.ci/run installs it)."""
+    if path.exists():
+        return path
+    import pytest
+
+    reason = f"{path} is missing: `apt-get install -y prometheus` (.ci/run does it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from dockyard.metrics import Metrics
-from tests.helpers import REPO
+from tests.helpers import REPO, require_prometheus_tool
 
 PROMTOOL = Path("/usr/bin/promtool")
 PROMETHEUS_DIR = REPO / "docker" / "prometheus"
@@ -93,12 +93,7 @@ def promtool(*args: str | Path, stdin: str | None = None) -> subprocess.Complete
 
 @pytest.fixture
 def promtool_binary() -> Path:
-    if PROMTOOL.exists():
-        return PROMTOOL
-    reason = f"{PROMTOOL} is missing: `apt-get install -y prometheus` (.ci/run does it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
+    return require_prometheus_tool(PROMTOOL)
 
 
 # ── alert rules ─────────────────────────────────────────────────────────────────────────

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import dockyard_env, free_port, serve_process, wait_for, webserver_url
+from tests.helpers import (
+    dockyard_env,
+    free_port,
+    require_prometheus_tool,
+    serve_process,
+    wait_for,
+    webserver_url,
+)
 
 pytestmark = pytest.mark.slow
 FLOWS = Path(__file__).parent / "flows"
@@ -29,12 +35,7 @@ DEPLOYMENT = "noop/noop"
 
 def require_prometheus() -> Path:
     """/usr/bin/prometheus; the test is skipped without it, or fails under CI=true."""
-    if PROMETHEUS.exists():
-        return PROMETHEUS
-    reason = f"{PROMETHEUS} is missing: `apt-get install -y prometheus` (.ci/run does it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
+    return require_prometheus_tool(PROMETHEUS)
 
 
 @pytest.fixture
