@@ -30,8 +30,6 @@ CHART_MANAGED = frozenset(
         "port",
         "webserver",
         "state",
-        # Set when config.dockyardYaml is given: /etc/dockyard/dockyard.yaml.
-        "config",
         # Secrets: only ever mounted files (*_FILE) from Secrets, or a secretKeyRef.
         "database_url",
         "database_url_file",

@@ -706,6 +706,14 @@ def test_image_tag_and_digest() -> None:
             id="cron-not-a-list",
         ),
         pytest.param(
+            {
+                "settings": {"config": "dockyard.yaml"},
+                "config": {"dockyardYaml": "deployments: []"},
+            },
+            ['settings.config "dockyard.yaml" and config.dockyardYaml both name', "give one"],
+            id="two-configs",
+        ),
+        pytest.param(
             {"sourceCredentials": {"tokenKey": "token"}},
             ["set it to the Secret's name"],
             id="credential-key-without-secret",
@@ -759,6 +767,7 @@ def test_schema_and_readme_list_every_settings_key() -> None:
 
 
 SAMPLES: dict[str, tuple[Any, Any]] = {
+    "config": ("dockyard.yaml", "dockyard.yaml"),
     "limit": (3, 3),
     "pauseOnShutdown": (True, True),
     "shutdownGrace": (12.5, 12.5),

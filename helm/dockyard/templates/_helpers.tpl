@@ -106,6 +106,9 @@ whole ones are written as integers (1048576, never 1.048576e+06), others as Go p
 {{- if and $c.existingSecret (not $keys) -}}
 {{- fail (printf "sourceCredentials.existingSecret %q is set but no key of it is used: set tokenKey, sshKeyKey (with knownHostsKey) or webhookSecretKey" $c.existingSecret) -}}
 {{- end -}}
+{{- if and .Values.config.dockyardYaml .Values.settings.config -}}
+{{- fail (printf "settings.config %q and config.dockyardYaml both name the dockyard.yaml to serve: give one (config.dockyardYaml is served from /etc/dockyard/dockyard.yaml)" .Values.settings.config) -}}
+{{- end -}}
 {{- if hasKey .Values.config.flows "dockyard.yaml" -}}
 {{- fail "config.flows must not hold dockyard.yaml: give it as config.dockyardYaml" -}}
 {{- end -}}
