@@ -25,6 +25,7 @@ import yaml
 
 from tests.e2e.docker_support import (
     BASE_IMAGE,
+    FIGURES,
     REPO,
     build_runtime_image,
     cleanup,
@@ -302,7 +303,7 @@ def test_up_healthy_runs_stop_and_up_again_keeps_the_runs(
         state = json.loads(docker("inspect", "--format", "{{json .State}}", first).stdout)
         assert state["ExitCode"] == 0 and not state["OOMKilled"]
         assert elapsed < grace - 5, f"stop took {elapsed:.1f}s of a {grace:.0f}s grace"
-        print(f"FIGURE docker-compose stop (s): {elapsed:.2f}")
+        FIGURES["docker-compose stop (s)"] = elapsed
         # DOCKYARD_PAUSE_ON_SHUTDOWN=false (compose restarts the service): the schedules
         # are not paused while it is down, so slots missed meanwhile follow `catchup`.
         stored = state_json(runtime_image, f"{made.name}_dockyard-data", "deployment", "ls")

@@ -383,10 +383,3 @@ def test_runtime_image_serves_code_mounted_at_app(runtime_image: str, tmp_path, 
     assert _exit_code(container) == 0
     empty = docker("run", "--rm", runtime_image, check=False, timeout=60)
     assert empty.returncode == 2 and "nothing to serve" in empty.stderr
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_figures() -> Iterator[None]:
-    """Print what the tests measured, for the README (run with -s)."""
-    yield
-    print("\n".join(f"FIGURE {k}: {v:.2f}" for k, v in FIGURES.items()))
