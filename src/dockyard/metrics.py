@@ -175,7 +175,7 @@ class Metrics:
         for state in TERMINAL_STATES:
             self.runs_total.labels(deployment=name, state=state)
 
-    def _add_source(self, source: str) -> None:
+    def add_source(self, source: str) -> None:
         """A source's counters exist at 0 from the first time it is seen, so that
         ``increase()`` counts its first refused revision or failed pull (a series that
         appears at 1 has no earlier sample to increase from)."""
@@ -217,7 +217,7 @@ class Metrics:
     def code_sync(
         self, source: str, result: str, revision: str | None, success_at: datetime | None
     ) -> None:
-        self._add_source(source)
+        self.add_source(source)
         self.code_syncs.labels(source=source, result=result).inc()
         if success_at is not None:
             self.code_last_success.labels(source=source).set(success_at.timestamp())
@@ -226,7 +226,7 @@ class Metrics:
 
     def code_serving(self, source: str, revision: str) -> None:
         """One series per source: the revision it serves now."""
-        self._add_source(source)
+        self.add_source(source)
         previous = self._revisions.get(source)
         if revision != previous:
             if previous is not None:
@@ -235,11 +235,11 @@ class Metrics:
             self._revisions[source] = revision
 
     def code_sync_duration(self, source: str, seconds: float) -> None:
-        self._add_source(source)
+        self.add_source(source)
         self.code_sync_seconds.labels(source=source).observe(seconds)
 
     def code_load_failure(self, source: str) -> None:
-        self._add_source(source)
+        self.add_source(source)
         self.code_load_failures.labels(source=source).inc()
 
     def replicas_seen(self, counts: Mapping[str, int]) -> None:

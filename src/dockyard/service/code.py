@@ -99,6 +99,7 @@ class CodeSupervisor:
                 clock=self.clock,
             )
             self.managers[plan.key] = manager
+            self.metrics.add_source(plan.key)  # its counters from 0, before any pull
             await self._serve_last_good(plan, source, manager)
             self._tasks.append(asyncio.create_task(manager.run(self._stop)))
         if self.plans:
