@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import ipaddress
 import itertools
 import os
 import pwd
@@ -179,8 +178,9 @@ class PgServer:
     @classmethod
     def create(cls, also_listen: str | None = None) -> PgServer:
         """A new stopped server (call ``start``); ``destroy`` removes it. With
-        ``also_listen`` (an IPv4 address of this machine) it also accepts the role
-        ``dockyard`` from that address's /16, e.g. containers on Docker's bridge."""
+        ``also_listen`` (an IPv4 address of this machine, e.g. its address on Docker's
+        bridge) it listens there too and accepts the role ``dockyard`` from this machine's
+        subnets: containers on any Docker network reach it at that address."""
         root = _private_dir("dockyard-pg-")
         server = cls(root, also_listen)
         atexit.register(server.destroy)
@@ -197,9 +197,9 @@ class PgServer:
         path = self.data / "postgresql.auto.conf"
         path.write_text(settings)
         if self.also_listen:
-            network = ipaddress.ip_network(f"{self.also_listen}/16", strict=False)
+            # samenet: any subnet of this machine's interfaces (every Docker network's).
             with (self.data / "pg_hba.conf").open("a") as hba:
-                hba.write(f"host all {ROLE} {network} scram-sha-256\n")
+                hba.write(f"host all {ROLE} samenet scram-sha-256\n")
         if os.geteuid() == 0:
             shutil.chown(path, OS_USER, OS_USER)
 

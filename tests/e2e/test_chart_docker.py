@@ -199,7 +199,7 @@ def test_three_replicas_on_postgresql_run_every_slot_once(
             pod.wait_started()
             pod.wait_ready()
         replicas = http_json(pods[0].url("/api/replicas"))
-        live = [r for r in _as_list(replicas) if r["state"] == "live"]
+        live = [r for r in replicas if r["state"] == "live"]
         assert len(live) == 3, replicas
 
         def ended() -> list[str]:
@@ -246,7 +246,3 @@ def _database_outage_is_not_a_restart(pg: PgServer, pods: list[Pod]) -> None:
     pg.start()
     for pod in pods:
         pod.wait_ready(timeout=90)
-
-
-def _as_list(body: Any) -> list[dict[str, Any]]:
-    return list(body["replicas"] if isinstance(body, dict) else body)

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests.e2e.docker_support import (
     BASE_IMAGE,
     FIGURES,
     REPO,
+    bridge_gateway,
     build_runtime_image,
     cleanup,
     docker,
@@ -39,6 +41,7 @@ from tests.e2e.docker_support import (
     wait_for,
 )
 from tests.helpers import free_port
+from tests.pg import running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -317,6 +320,29 @@ def test_up_healthy_runs_stop_and_up_again_keeps_the_runs(
         assert {r["id"] for r in completed} <= listed
 
 
+def _health(container: str) -> str:
+    state = json.loads(docker("inspect", "--format", "{{json .State}}", container).stdout)
+    assert state["Status"] == "running", f"{container} is {state['Status']}"
+    return str(state["Health"]["Status"])
+
+
+def _free_range(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports (compose's `A-B` range)."""
+    for _ in range(50):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
 def _dockyard_target(prometheus: str, address: str) -> dict[str, Any] | None:
     try:
         targets = http_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"]
@@ -361,9 +387,56 @@ def test_monitoring_profile_prometheus_scrapes_dockyard(
         assert [s["metric"]["version"] for s in info] == [version]
 
         alerts = REPO / "docker" / "prometheus" / "alerts.yml"
-        if alerts.exists():
-            shipped = {g["name"] for g in yaml.safe_load(alerts.read_text())["groups"]}
-            groups = http_json(f"{prometheus}/api/v1/rules")["data"]["groups"]
-            assert {g["name"] for g in groups} == shipped
-            assert all(g["file"] == "/etc/prometheus/alerts.yml" for g in groups)
-            assert all(r["health"] != "err" for g in groups for r in g["rules"]), groups
+        shipped = {g["name"] for g in yaml.safe_load(alerts.read_text())["groups"]}
+        groups = http_json(f"{prometheus}/api/v1/rules")["data"]["groups"]
+        assert {g["name"] for g in groups} == shipped
+        assert all(g["file"] == "/etc/prometheus/alerts.yml" for g in groups)
+        assert all(r["health"] != "err" for g in groups for r in g["rules"]), groups
+
+
+def test_scaled_to_three_replicas_on_postgresql_each_one_scraped(
+    runtime_image: str, prometheus_image: str, tmp_path: Path
+) -> None:
+    """What compose.yaml's header promises: `--scale dockyard=3` with a database URL and a
+    port range; Prometheus finds every replica through Docker's DNS."""
+    first, prometheus_port = _free_range(3), free_port()
+    prometheus = f"http://127.0.0.1:{prometheus_port}"
+    gateway = bridge_gateway()
+    with running_server(also_listen=gateway) as pg:
+        database = pg.create_database()
+        variables = {
+            "DOCKYARD_IMAGE": runtime_image,
+            "DOCKYARD_HOST_PORT": f"{first}-{first + 2}",
+            "DOCKYARD_DATABASE_URL": pg.url(database, host=gateway),
+            "PROMETHEUS_IMAGE": prometheus_image,
+            "PROMETHEUS_HOST_PORT": str(prometheus_port),
+        }
+        with project(tmp_path, **variables) as made:
+            made.run("--profile", "monitoring", "up", "-d", "--no-build", "--scale",
+                     "dockyard=3", "dockyard", "prometheus")  # fmt: skip
+            ids = made.run("ps", "-q", "dockyard").split()
+            assert len(ids) == 3
+            for container in ids:
+                wait_for(lambda c=container: _health(c) == "healthy", 120, f"{container} healthy")
+
+            def replicas() -> list[dict[str, Any]]:
+                listed = http_json(f"http://127.0.0.1:{first}/api/replicas")
+                return [r for r in listed if r["state"] == "live"]
+
+            wait_for(lambda: len(replicas()) == 3, 60, "3 live replicas in /api/replicas")
+
+            def scraped() -> list[dict[str, Any]] | None:
+                targets = http_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"]
+                up = [t for t in targets if t["labels"]["job"] == "dockyard"
+                      and t["health"] == "up"]  # fmt: skip
+                return up if len(up) == 3 else None
+
+            assert len(wait_for(scraped, 120, "3 dockyard targets up")) == 3
+
+            def live_in_prometheus() -> bool:
+                found = _series(prometheus, 'max(dockyard_replicas{state="live"})')
+                return bool(found) and float(found[0]["value"][1]) == 3
+
+            wait_for(live_in_prometheus, 60, "3 live replicas in dockyard_replicas")
+        stored = pg.query(database, "SELECT count(*) FROM replicas")
+        assert int(str(stored[0][0])) == 3
