@@ -14,7 +14,6 @@ silently ignores.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.docker_support import Cleanup, docker, http_status, unique, wait_for
+from tests.helm.chart import find, secret_text
 from tests.helpers import free_port
 
 Manifest = dict[str, Any]
@@ -42,13 +42,6 @@ _CONTAINER_IGNORED = {
 }  # fmt: skip
 
 
-def find(manifests: list[Manifest], kind: str, name: str | None = None) -> Manifest:
-    for manifest in manifests:
-        if manifest.get("kind") == kind and name in (None, manifest["metadata"]["name"]):
-            return manifest
-    raise AssertionError(f"no {kind} {name or ''} among the rendered manifests")
-
-
 def config_maps(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
     return {m["metadata"]["name"]: dict(m.get("data") or {}) for m in manifests
             if m.get("kind") == "ConfigMap"}  # fmt: skip
@@ -58,11 +51,9 @@ def secrets(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
     """Every rendered Secret's keys and values (``data`` decoded, ``stringData`` as is)."""
     found: dict[str, dict[str, str]] = {}
     for m in manifests:
-        if m.get("kind") != "Secret":
-            continue
-        values = {k: base64.b64decode(v).decode() for k, v in (m.get("data") or {}).items()}
-        values.update(m.get("stringData") or {})
-        found[m["metadata"]["name"]] = values
+        if m.get("kind") == "Secret":
+            keys = {*(m.get("data") or {}), *(m.get("stringData") or {})}
+            found[m["metadata"]["name"]] = {key: secret_text(m, key) for key in keys}
     return found
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import collections
 import itertools
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +35,8 @@ from tests.e2e.docker_support import (
     unavailable,
     wait_for,
 )
-from tests.e2e.kube_docker import Pod, find, secrets
-from tests.helm.chart import render, require_helm
+from tests.e2e.kube_docker import Pod, secrets
+from tests.helm.chart import find, render, require_helm
 from tests.helpers import FLOWS, read_ledger
 from tests.pg import PgServer, running_server
 
@@ -141,9 +143,6 @@ def test_one_replica_on_sqlite_serves_drains_and_keeps_its_state(
 
 
 def http_status_of_post(url: str, token: str | None) -> int | None:
-    import urllib.error
-    import urllib.request
-
     request = urllib.request.Request(url, data=b"{}", method="POST")
     request.add_header("Content-Type", "application/json")
     if token:
