@@ -2,20 +2,23 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# make demo PORT=8081
+PORT ?= 8080
 
 .PHONY: install demo test lint check bench clean
 
-$(BIN)/dockyard: pyproject.toml
+# Runtime dependencies at the versions the runtime image gets (constraints.txt, scripts/lock).
+$(BIN)/dockyard: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -c constraints.txt
 	touch $(BIN)/dockyard
 
 install: $(BIN)/dockyard
 
-# Serve the examples (state in .dockyard/state.db); Ctrl+C drains and stops.
+# Serve the examples on http://127.0.0.1:$(PORT) (state in .dockyard/state.db); Ctrl+C drains and stops.
 demo: install
-	$(BIN)/dockyard serve --config examples/dockyard.yaml
+	$(BIN)/dockyard serve --config examples/dockyard.yaml --port $(PORT)
 
 # scripts/test: $(BIN)/python -m pytest -n 2 --dist loadfile
 test: install

@@ -9,7 +9,7 @@ pull that finds nothing new costs. Real repositories and serve processes, no moc
    from just before ``git push`` to the time stamp of the log line in which a run
    started after the push prints the new marker. (a) ``webhook``: POST
    /api/sources/sync right after the push (pull interval 3600 s); (b) ``interval5``:
-   DOCKYARD_PULL_INTERVAL=5 and no trigger, each push at a random phase (0-5 s) of the
+   DOCKYARD_SOURCE_PULL_INTERVAL=5 and no trigger, each push at a random phase (0-5 s) of the
    pull loop.
 2. one no-change pull: POST /api/sources/sync N times on an idle process (each waited
    for until last_success_at moves), wall time per pull from
@@ -138,7 +138,7 @@ def push_to_run(root: Path, mode: str, samples: int) -> list[float]:
     repo.commit("m0")
     repo.push()
     pull = "3600" if mode == "webhook" else "5"
-    args = ["--source", str(repo.bare), "--interval", "1", "--pull-interval", pull]
+    args = ["--source", str(repo.bare), "--interval", "1", "--source-pull-interval", pull]
     out = []
     with serve(root, mode, {}, args) as (_, client):
         wait_for("first revision", lambda: source(client).get("revision"))
@@ -180,7 +180,7 @@ def noop_pull_cost(root: Path, pulls: int) -> dict[str, float]:
     repo = Repo(root / "noop")
     repo.commit("m0")
     repo.push()
-    args = ["--source", str(repo.bare), "--interval", "3600", "--pull-interval", "3600"]
+    args = ["--source", str(repo.bare), "--interval", "3600", "--source-pull-interval", "3600"]
     with serve(root, "noop", {}, args) as (process, client):
         wait_for("first revision", lambda: source(client).get("revision"))
         time.sleep(1.0)  # let start-up settle before measuring (not a synchronisation)

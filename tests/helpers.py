@@ -173,14 +173,15 @@ def serve_process(
 def run_script(
     script: Path, tmp_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    out = open(tmp_path / f"{script.stem}.log", "wb")
-    return subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=env or dockyard_env(),
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    """``python SCRIPT`` in ``tmp_path``; its output goes to ``tmp_path/<stem>.log``."""
+    with open(tmp_path / f"{script.stem}.log", "wb") as out:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env=env or dockyard_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def queue_run(state: Path, deployment: str, parameters: dict[str, Any] | None = None) -> Any:

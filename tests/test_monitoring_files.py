@@ -163,7 +163,9 @@ SAMPLE_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_
 def exported_names() -> set[str]:
     """Every sample name a serve process's registry exports (a family with labels has
     no samples until a label set is used: its names come from its type)."""
-    families = list(Metrics().registry.collect())
+    metrics = Metrics()
+    metrics.runner.limit = 1  # the run-limit series exist only under a limit
+    families = list(metrics.registry.collect())
     return {sample.name for family in families for sample in family.samples} | {
         family.name + suffix
         for family in families

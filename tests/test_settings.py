@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -10,10 +11,16 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import make_url
 
+from dockyard import settings as settings_module
 from dockyard.config import load_config
 from dockyard.errors import ConfigError
 from dockyard.settings import (
     DEFAULT_LIMIT,
+    RENAMED_VARIABLES,
+    Settings,
+    env_name,
+    flag_name,
+    has_flag,
     load_client_settings,
     load_settings,
     load_state_setting,
@@ -21,6 +28,7 @@ from dockyard.settings import (
     redact_url,
     state_path,
     store_location,
+    take_renamed,
 )
 
 
@@ -640,3 +648,163 @@ def test_client_url_that_is_not_http(given: str) -> None:
 )
 def test_password_in_flag_finds_a_password_the_cli_hides(argv: list[str], warned: bool) -> None:
     assert password_in_flag(argv) is warned
+
+
+# -- renamed settings ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def warnings_shown(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Deprecation warnings are printed once per process: start this test with none shown."""
+    monkeypatch.setattr(settings_module, "_WARNED", set())
+    yield
+
+
+@pytest.mark.parametrize(("old", "field"), sorted(RENAMED_VARIABLES.items()))
+def test_an_old_variable_sets_the_renamed_setting_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    warnings_shown: None,
+    old: str,
+    field: str,
+) -> None:
+    value = "60" if field == "source_pull_interval" else "release"
+    monkeypatch.setenv(old, value)
+
+    settings = load_settings({})
+    load_settings({})  # settings are loaded several times by one command: warned once
+
+    assert str(getattr(settings, field)).removesuffix(".0") == value
+    assert capsys.readouterr().err == (
+        f"dockyard: warning: {old} is deprecated: use DOCKYARD_{field.upper()}\n"
+    )
+
+
+def test_the_renamed_variables_are_the_git_settings() -> None:
+    assert RENAMED_VARIABLES == {
+        "DOCKYARD_BRANCH": "source_branch",
+        "DOCKYARD_TAG": "source_tag",
+        "DOCKYARD_COMMIT": "source_commit",
+        "DOCKYARD_PULL_INTERVAL": "source_pull_interval",
+    }
+    assert set(RENAMED_VARIABLES.values()) <= set(Settings.model_fields)
+
+
+def test_a_flag_beats_an_old_variable(
+    monkeypatch: pytest.MonkeyPatch, warnings_shown: None
+) -> None:
+    monkeypatch.setenv("DOCKYARD_BRANCH", "from-env")
+
+    assert load_settings({"source_branch": "from-flag"}).source_branch == "from-flag"
+
+
+def test_an_old_variable_beats_the_file(
+    monkeypatch: pytest.MonkeyPatch, warnings_shown: None
+) -> None:
+    monkeypatch.setenv("DOCKYARD_PULL_INTERVAL", "5")
+
+    assert load_settings({}, {"source_pull_interval": 9}).source_pull_interval == 5
+
+
+def test_old_and_new_variable_with_the_same_value(
+    monkeypatch: pytest.MonkeyPatch, warnings_shown: None
+) -> None:
+    monkeypatch.setenv("DOCKYARD_TAG", "v1")
+    monkeypatch.setenv("DOCKYARD_SOURCE_TAG", "v1")
+
+    assert load_settings({}).source_tag == "v1"
+
+
+def test_old_and_new_variable_that_disagree(
+    monkeypatch: pytest.MonkeyPatch, warnings_shown: None
+) -> None:
+    monkeypatch.setenv("DOCKYARD_COMMIT", "a" * 40)
+    monkeypatch.setenv("DOCKYARD_SOURCE_COMMIT", "b" * 40)
+
+    assert setting_error({}) == (
+        "DOCKYARD_COMMIT (deprecated) and DOCKYARD_SOURCE_COMMIT are both set, to different "
+        "values: unset DOCKYARD_COMMIT"
+    )
+
+
+def test_a_bad_value_of_an_old_variable_names_it(
+    monkeypatch: pytest.MonkeyPatch, warnings_shown: None
+) -> None:
+    monkeypatch.setenv("DOCKYARD_PULL_INTERVAL", "soon")
+
+    assert setting_error({}).startswith(
+        "invalid setting: source_pull_interval (DOCKYARD_PULL_INTERVAL): "
+    )
+
+
+def test_the_deployment_version_flag_is_named_in_errors() -> None:
+    assert flag_name("version") == "--deployment-version"
+    assert env_name("version") == "DOCKYARD_VERSION"
+    assert (flag_name("tags"), flag_name("source_pull_interval")) == (
+        "--tag", "--source-pull-interval"
+    )  # fmt: skip
+
+
+def test_take_renamed(warnings_shown: None, capsys: pytest.CaptureFixture[str]) -> None:
+    flags: dict[str, object] = {"source_tag": None}
+
+    take_renamed(flags, "source_tag", "--git-tag", "--source-tag", None)  # not given
+    assert flags == {"source_tag": None} and capsys.readouterr().err == ""
+    take_renamed(flags, "source_tag", "--git-tag", "--source-tag", "v1")
+    assert flags == {"source_tag": "v1"}
+    assert (
+        capsys.readouterr().err == "dockyard: warning: --git-tag is deprecated: use --source-tag\n"
+    )
+    take_renamed(flags, "source_tag", "--git-tag", "--source-tag", "v1")  # same value: fine
+    with pytest.raises(ConfigError, match="give only --source-tag$"):
+        take_renamed(flags, "source_tag", "--git-tag", "--source-tag", "v2")
+
+
+# -- the README's settings table lists every setting --------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_settings() -> tuple[dict[str, tuple[str, str, str]], str]:
+    """The settings table's rows (variable → flag, default, meaning) and the text after it
+    up to the next section (the renamed settings)."""
+    section = README.read_text(encoding="utf-8").partition("\n### Settings and environment\n")[2]
+    section = section.partition("\n## ")[0]
+    rows: dict[str, tuple[str, str, str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) != 4 or cells[1] in ("env", "---"):
+            continue
+        (variable,) = re.findall(r"^`([A-Z_]+)`$", cells[1]) or [cells[1]]
+        assert variable not in rows, f"{variable} has two rows"
+        rows[variable] = (cells[0], cells[2], cells[3])
+    return rows, section
+
+
+def test_the_readme_lists_every_setting_with_its_flag_default_and_meaning() -> None:
+    rows, _ = readme_settings()
+    expected = {env_name(field): field for field in Settings.model_fields}
+
+    assert set(rows) == set(expected), (
+        f"missing from README.md's settings table: {sorted(set(expected) - set(rows))}; "
+        f"rows that are no setting: {sorted(set(rows) - set(expected))}"
+    )
+    for variable, field in expected.items():
+        flag, default, meaning = rows[variable]
+        if field == "entrypoint":
+            assert flag == "ENTRYPOINT"
+        elif has_flag(field):
+            assert flag.startswith(f"`{flag_name(field)}"), (variable, flag)
+        else:
+            assert flag == "", f"{variable} has no flag, but the table names {flag}"
+        assert default and meaning, variable
+
+
+def test_the_readme_lists_the_renamed_settings() -> None:
+    _, section = readme_settings()
+    renamed = section.partition("**Renamed settings.**")[2]
+
+    for old, field in RENAMED_VARIABLES.items():
+        assert f"`{old}`" in renamed and f"`{env_name(field)}`" in renamed, old
+    for old in ("--branch", "--git-tag", "--commit", "--pull-interval", "--version", "--flow-tag"):
+        assert re.search(rf"`[^`]*{old}[` ]", renamed), old

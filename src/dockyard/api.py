@@ -151,7 +151,7 @@ class Flow(FlowDefinition[P, R]):
 
         ``source`` is a local directory, a git URL (https, ssh, file:// or a path to a
         repository), or a ``GitRepository``. Served git flows are pulled every
-        ``DOCKYARD_PULL_INTERVAL`` seconds (60) and new runs use the new code.
+        ``DOCKYARD_SOURCE_PULL_INTERVAL`` seconds (60) and new runs use the new code.
         """
         if isinstance(source, (str, os.PathLike)) and not _looks_remote(str(source)):
             return _load_local(Path(source), entrypoint)
@@ -202,7 +202,7 @@ def serve(
     flags.update({k: v for k, v in kwargs.items() if k in Settings.model_fields})
     try:
         settings = load_settings(flags)
-        plans = plans_for_flows(list(deployments), settings.pull_interval)
+        plans = plans_for_flows(list(deployments), settings.source_pull_interval)
         code = run_service(
             list(deployments), settings, print_starting_message=print_starting_message,
             sources=plans,

@@ -51,6 +51,11 @@ class NotFoundError(DockyardError):
     """An unknown deployment or run."""
 
 
+class ConflictError(DockyardError):
+    """A request the current state forbids, e.g. removing a deployment that a live serve
+    process still serves (HTTP 409)."""
+
+
 class StateStoreError(DockyardError):
     """The state database cannot be opened, read or written."""
 

@@ -3,13 +3,19 @@
 Names are a contract that dashboards and alerts rely on. Labels stay bounded:
 deployment names, run states and fixed reasons; never run ids, commands or values.
 Counters live as long as the process (never reset on reload or reconcile).
+
+The page is prometheus_client's own exposition, in the format the scraper asks for
+(``exposition``): OpenMetrics when its ``Accept`` names it (Prometheus does), else the text
+format. Neither has the ``_created`` samples of counters and histograms: the text format
+has no such thing, and Prometheus before 2.50 stores them as one more series each.
 """
 
 from __future__ import annotations
 
 import contextlib
+import platform
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client import (
@@ -22,6 +28,9 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from dockyard._version import __version__
 from dockyard.core.records import REPLICA_STATES, TASK_RUN_STATES, ReplicaRecord
@@ -31,8 +40,12 @@ MISSED_REASONS = ("overlap", "downtime", "paused", "limit")
 TERMINAL_STATES = tuple(sorted(state.value for state in TERMINAL))
 """The ``state`` labels of ``dockyard_flow_runs_total``: every terminal ``RunState``."""
 SYNC_RESULTS = ("success", "noop", "error", "refused")
+TASK_RUN_TERMINAL_STATES = ("Cached", "Cancelled", "Completed", "Crashed", "Failed")
+"""The final states of task runs: their series of ``dockyard_task_runs_total`` start at 0."""
 OTHER_STATE = "other"
 """The ``state`` of a task run whose state is none of ``TASK_RUN_STATES`` (labels stay bounded)."""
+UNKNOWN_REVISION = "unknown"
+"""``dockyard_build_info``'s revision when the build did not say (DOCKYARD_BUILD_REVISION)."""
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
 LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -40,7 +53,9 @@ LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900,
 class Metrics:
     """Every collector of the serve process, registered on ``registry``."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, build_revision: str | None = None
+    ) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         ProcessCollector(registry=r)
@@ -103,14 +118,8 @@ class Metrics:
             registry=r,
         )
         self._failing: dict[str, str] = {}
-        self.limit = Gauge(
-            "dockyard_runner_limit", "Concurrent runs allowed (0: no limit).", registry=r
-        )
-        self.slots_available = Gauge(
-            "dockyard_runner_slots_available",
-            "Runs that could start now under the process limit (-1: no limit).",
-            registry=r,
-        )
+        self.runner = RunnerSlots()
+        r.register(self.runner)
         self.last_tick = Gauge(
             "dockyard_scheduler_last_tick_timestamp_seconds",
             "Unix time of the scheduler loop's last tick.",
@@ -162,9 +171,26 @@ class Metrics:
             "unavailable; evaluated at every scrape.",
             registry=r,
         )
+        self.runs_pruned = Counter(
+            "dockyard_runs_pruned",
+            "Finished flow runs this process removed with their logs (run history retention: "
+            "DOCKYARD_RETENTION_DAYS, DOCKYARD_RETENTION_RUNS).",
+            registry=r,
+        )
         self._sources: set[str] = set()
-        self.info = Gauge("dockyard_info", "dockyard version.", ["version"], registry=r)
+        self.info = Gauge(
+            "dockyard_info", "dockyard version (see dockyard_build_info).", ["version"], registry=r
+        )
         self.info.labels(version=__version__).set(1)
+        self.build_info = Gauge(
+            "dockyard_build_info",
+            "1, labelled with the dockyard version, the git commit it was built from "
+            "(DOCKYARD_BUILD_REVISION, else unknown) and the Python version.",
+            ["version", "revision", "python"],
+            registry=r,
+        )
+        revision = build_revision or UNKNOWN_REVISION
+        self.build_info.labels(__version__, revision, platform.python_version()).set(1)
 
     def add_deployment(self, name: str) -> None:
         """Make the deployment's series exist at 0, so rates work from the first scrape."""
@@ -174,6 +200,9 @@ class Metrics:
             self.missed.labels(deployment=name, reason=reason)
         for state in TERMINAL_STATES:
             self.runs_total.labels(deployment=name, state=state)
+        for state in TASK_RUN_TERMINAL_STATES:
+            self.task_runs_total.labels(deployment=name, state=state)
+        self.run_duration.labels(deployment=name)
 
     def add_source(self, source: str) -> None:
         """A source's counters exist at 0 from the first time it is seen, so that
@@ -191,7 +220,14 @@ class Metrics:
         self.ready.set(1 if ready else 0)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The page in the text format."""
+        return generate_latest(_WithoutCreated(self.registry))
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The page in the format ``accept`` (an HTTP ``Accept`` header) asks for, and its
+        content type: OpenMetrics when it names ``application/openmetrics-text``."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(_WithoutCreated(self.registry)), content_type
 
     # ── what the serve process reports ────────────────────────────────────────
     def run_started(self, deployment: str, lateness_seconds: float | None) -> None:
@@ -282,8 +318,8 @@ class Metrics:
                 continue
             with contextlib.suppress(KeyError):  # no next slot: drop the series
                 self.next_fire.remove(name)
-        self.limit.set(limit or 0)
-        self.slots_available.set(-1 if not limit else max(limit - running, 0))
+        self.runner.limit = limit or None
+        self.runner.running = running
 
 
 def count_replica_states(
@@ -292,3 +328,42 @@ def count_replica_states(
     """Replicas per state (``ReplicaRecord.state(now, timeout)``), every state present."""
     counts = Tally(replica.state(now, timeout) for replica in replicas)
     return {state: counts.get(state, 0) for state in REPLICA_STATES}
+
+
+class RunnerSlots(Collector):
+    """``dockyard_runner_limit`` and ``dockyard_runner_slots_available``, present only
+    while the process has a limit on concurrent runs (no series: no limit)."""
+
+    NAMES = ("dockyard_runner_limit", "dockyard_runner_slots_available")
+
+    def __init__(self) -> None:
+        self.limit: int | None = None
+        self.running = 0
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(name, "") for name in self.NAMES]
+
+    def collect(self) -> Iterator[Metric]:
+        if self.limit is None:
+            return
+        yield GaugeMetricFamily(
+            "dockyard_runner_limit", "Concurrent runs allowed (DOCKYARD_LIMIT).", value=self.limit
+        )
+        yield GaugeMetricFamily(
+            "dockyard_runner_slots_available",
+            "Runs that could start now under the process limit.",
+            value=max(self.limit - self.running, 0),
+        )
+
+
+class _WithoutCreated(Collector):
+    """``registry``'s families without their ``_created`` samples."""
+
+    def __init__(self, registry: Collector) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():  # fresh Metric objects on every call
+            created = family.name + "_created"
+            family.samples = [s for s in family.samples if s.name != created]
+            yield family

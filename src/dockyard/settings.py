@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     misfire_grace: float = Field(default=15.0, gt=0, le=366 * 86400)
     heartbeat: float = Field(default=5.0, gt=0, le=3600)
     max_log_lines: int = Field(default=10_000, ge=10)
+    # Run history retention: finished runs older than this many days, or beyond the newest
+    # N per deployment, are pruned with their logs (0: keep them all).
+    retention_days: float = Field(default=30.0, ge=0, le=36500)
+    retention_runs: int = Field(default=10_000, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     webserver: bool | None = None
@@ -75,10 +80,10 @@ class Settings(BaseSettings):
 
     # Code from git (`--source URL`); credentials only from the environment or files.
     source: str | None = None
-    branch: str | None = None
-    tag: str | None = None
-    commit: str | None = None
-    pull_interval: float = Field(default=60.0, gt=0)
+    source_branch: str | None = None
+    source_tag: str | None = None
+    source_commit: str | None = None
+    source_pull_interval: float = Field(default=60.0, gt=0)
     source_dir: str | None = None
     source_username: str | None = None
     source_token: SecretStr | None = None
@@ -92,6 +97,10 @@ class Settings(BaseSettings):
     source_staleness: float = Field(default=900.0, gt=0)
     debug: bool = False
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # The git commit dockyard was built from (the runtime image's build sets it): the
+    # revision label of dockyard_build_info.
+    build_revision: str | None = Field(default=None, max_length=100)
 
     # One deployment from the command line or environment (`dockyard serve ENTRYPOINT`).
     entrypoint: str | None = None
@@ -148,6 +157,11 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return SecretStr(url)
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="after")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -172,7 +186,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls))
+        renamed = _RenamedEnvSource(settings_cls)
+        return (init_settings, env_settings, renamed, _YamlSource(settings_cls))
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -185,6 +200,62 @@ class _YamlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
+
+
+class _RenamedEnvSource(PydanticBaseSettingsSource):
+    """The variables of RENAMED_VARIABLES, below the variables that replace them."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {new: os.environ[old] for old, new in RENAMED_VARIABLES.items() if old in os.environ}
+
+
+RENAMED_VARIABLES = {
+    "DOCKYARD_BRANCH": "source_branch",
+    "DOCKYARD_TAG": "source_tag",
+    "DOCKYARD_COMMIT": "source_commit",
+    "DOCKYARD_PULL_INTERVAL": "source_pull_interval",
+}
+"""Variables of earlier versions (old name → the setting it became): still read, with a
+warning, below the new variable. DOCKYARD_TAG sat beside DOCKYARD_TAGS (deployment tags)."""
+_WARNED: set[str] = set()
+
+
+def warn_renamed(old: str, new: str) -> None:
+    """``dockyard: warning: OLD is deprecated: use NEW`` on stderr, once per process."""
+    line = f"dockyard: warning: {old} is deprecated: use {new}"
+    if line not in _WARNED:
+        _WARNED.add(line)
+        sys.stderr.write(line + "\n")
+
+
+def take_renamed(flags: dict[str, Any], key: str, old: str, new: str, value: Any) -> None:
+    """Put the value of the deprecated flag ``old`` under ``key`` (where the value of its
+    new name ``new`` goes), with a warning; both given, with different values, is an error."""
+    if value is None or value == []:
+        return
+    current = flags.get(key)
+    if current not in (None, []) and current != value:
+        raise ConfigError(
+            f"{old} (deprecated) and {new} are both given, with different values: give only {new}"
+        )
+    warn_renamed(old, new)
+    flags[key] = value
+
+
+def _check_renamed_variables() -> None:
+    """Warn about each deprecated variable set; refuse one that disagrees with its new name."""
+    for old, field in RENAMED_VARIABLES.items():
+        if old not in os.environ:
+            continue
+        new = env_name(field)
+        if new in os.environ and os.environ[new] != os.environ[old]:
+            raise ConfigError(
+                f"{old} (deprecated) and {new} are both set, to different values: unset {old}"
+            )
+        warn_renamed(old, new)
 
 
 _SCHEDULE_FIELDS = ("cron", "interval", "rrule")
@@ -203,6 +274,7 @@ def load_settings(flags: dict[str, Any], yaml_values: Mapping[str, Any] | None =
         # `--interval 60` with DOCKYARD_CRON set means the interval, not a conflict.
         given = {**{k: [] for k in _SCHEDULE_FIELDS}, **given}
     refuse_password_flag(given.get("database_url"))
+    _check_renamed_variables()
     origin = _Origin(given, yaml_values)
     _YamlSource.values = dict(yaml_values or {})
     try:
@@ -219,7 +291,7 @@ def load_settings(flags: dict[str, Any], yaml_values: Mapping[str, Any] | None =
     return settings
 
 
-_FLAG_NAMES = {"params": "--param", "tags": "--tag"}
+_FLAG_NAMES = {"params": "--param", "tags": "--tag", "version": "--deployment-version"}
 """Settings whose ``dockyard serve`` flag is not ``--`` + the field name."""
 _ENV_NAMES = {"pg_password": "PGPASSWORD"}
 """Settings whose variable is not ``DOCKYARD_`` + the field name."""
@@ -229,7 +301,7 @@ _ENV_ONLY = frozenset(
     "source_ssh_key_file source_known_hosts_file source_submodules source_webhook_secret "
     "source_check_timeout source_startup_timeout source_staleness max_request_bytes "
     "max_parameter_bytes allowed_hosts database_url_file pg_password replica_timeout "
-    "database_wait".split()
+    "database_wait retention_days retention_runs build_revision".split()
 )
 """Settings that have no ``dockyard serve`` flag, only a ``DOCKYARD_*`` variable."""
 
@@ -248,12 +320,16 @@ class _Origin:
 
     def where(self, field: str) -> str:
         """``flag --limit or DOCKYARD_LIMIT``; ``dockyard.yaml, line 3`` for a file value."""
-        env = _ENV_NAMES.get(field, f"DOCKYARD_{field.upper()}")
+        env = env_name(field)
         if field in self.files:
             return self.files[field]
-        if field not in self.flags and env not in self.env and field in self.yaml:
-            return self._in_file(field)
-        return env if field in _ENV_ONLY else f"flag {_flag(field)} or {env}"
+        if field not in self.flags and env not in self.env:
+            renamed = [old for old, new in RENAMED_VARIABLES.items() if new == field]
+            if renamed and renamed[0] in self.env:
+                return renamed[0]
+            if field in self.yaml:
+                return self._in_file(field)
+        return env if field in _ENV_ONLY else f"flag {flag_name(field)} or {env}"
 
     def name(self, field: str, value: float) -> str:
         """The one place a duration comes from, with its value: ``--shutdown-grace (10s)``,
@@ -261,7 +337,7 @@ class _Origin:
         """
         env = f"DOCKYARD_{field.upper()}"
         if field in self.flags:
-            return f"{_flag(field)} ({value:g}s)"
+            return f"{flag_name(field)} ({value:g}s)"
         if env in self.env:
             return f"{env} ({value:g}s)"
         if field in self.yaml:
@@ -273,8 +349,19 @@ class _Origin:
         return str(where(field)) if callable(where) else "dockyard.yaml"
 
 
-def _flag(field: str) -> str:
+def flag_name(field: str) -> str:
+    """The ``dockyard serve`` flag of a setting: ``--shutdown-grace``, ``--tag``."""
     return _FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def env_name(field: str) -> str:
+    """The variable a setting is read from: ``DOCKYARD_LIMIT``, ``PGPASSWORD``."""
+    return _ENV_NAMES.get(field, f"DOCKYARD_{field.upper()}")
+
+
+def has_flag(field: str) -> bool:
+    """Whether ``dockyard serve`` has a flag for the setting (else only its variable)."""
+    return field in Settings.model_fields and field not in _ENV_ONLY
 
 
 def _one_line(exc: ValidationError, origin: _Origin) -> str:

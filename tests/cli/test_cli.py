@@ -31,7 +31,8 @@ ROOT = helpers.REPO
 HELLO = "examples/hello_world.py:hello_world"
 FIXTURES = ROOT / "tests" / "fixtures" / "cli"
 CLI_TIMEOUT_SECONDS = 60
-MINUTE = r"\d{4}-\d\d-\d\d \d\d:\d\d"
+MINUTE = r"(?:\d{4}-\d\d-\d\d )?\d\d:\d\d"
+"""A shown time to the minute: the date only when it is not today (UTC)."""
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FAILED_ID = "aaaaaaaa11112222"
@@ -104,7 +105,7 @@ def test_check_with_a_cron_and_options() -> None:
     assert lines[1] == "  schedules: cron 30 2 * * *"
     times = re.fullmatch(r"  next runs \(UTC\): (.*)", lines[2])
     assert times is not None
-    days = [datetime.strptime(t, "%Y-%m-%d %H:%M:%S") for t in times.group(1).split(", ")]
+    days = [shown_time(t) for t in times.group(1).split(", ")]
     assert [(d.hour, d.minute) for d in days] == [(2, 30)] * 3
     assert [b - a for a, b in zip(days, days[1:], strict=False)] == [timedelta(days=1)] * 2
     assert '  parameters: {"name": "dock=yard"}' in lines
@@ -438,7 +439,9 @@ def test_deployment_ls(state_file: Path) -> None:
 
 
 def shown_time(cell: str) -> datetime:
-    """A ``YYYY-MM-DD HH:MM:SS`` (UTC) table cell."""
+    """A ``YYYY-MM-DD HH:MM:SS`` (UTC) table cell, or ``HH:MM:SS`` for a time today."""
+    if len(cell) == len("HH:MM:SS"):
+        cell = f"{datetime.now(UTC):%Y-%m-%d} {cell}"
     return datetime.strptime(cell, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
 
 
@@ -610,8 +613,9 @@ def test_run_ls_unknown_status_lists_the_states(state_file: Path) -> None:
     result = dockyard("run", "ls", "--status", "bogus", "--state", str(state_file))
 
     assert error_line(result) == (
-        "unknown run state 'bogus'; use one of: "
-        "Scheduled, Pending, Running, Completed, Failed, Cancelled, Crashed"
+        "Invalid value for '--status': 'bogus' is not one of 'scheduled', 'pending', "
+        "'running', 'completed', 'failed', 'cancelled', 'crashed'. "
+        "(see 'dockyard run ls --help')"
     )
 
 
@@ -629,10 +633,10 @@ def test_run_inspect_by_prefix_shows_the_history(state_file: Path) -> None:
     assert "tags        -" in lines
     history = lines[lines.index("history") + 1 : lines.index("task runs  -")]
     assert history == [
-        "  2024-05-01 12:00:00  Scheduled",
-        "  2024-05-01 12:00:00  Pending",
-        "  2024-05-01 12:00:01  Running",
-        "  2024-05-01 12:00:03  Failed  ValueError: boom",
+        "  2024-05-01 12:00:00.000  Scheduled",
+        "  2024-05-01 12:00:00.000  Pending",
+        "  2024-05-01 12:00:01.000  Running",
+        "  2024-05-01 12:00:03.500  Failed  ValueError: boom",
     ]
 
 

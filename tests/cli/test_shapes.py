@@ -168,6 +168,7 @@ def test_a_sparse_spec_gets_the_deployment_defaults(tmp_path: Path) -> None:
         "version": None,
         "next_run": None,
         "error": None,
+        "served": True,  # no serve process seen: nothing says it is not
         "entrypoint": "",
         "parameters": {},
         "parameter_schema": {},

@@ -216,11 +216,15 @@ def registry() -> Iterator[str]:
 
 
 def build_runtime_image(tracker: Cleanup, prefix: str = "runtime") -> str:
-    """The repository's Dockerfile (the runtime image) on the local base image; a tag of
-    the test's own, removed with ``tracker`` (a rebuild is quick: the layers are cached)."""
+    """The repository's Dockerfile (the runtime image) on the local base image, built as a
+    developer does (scripts/docker-build: the OCI labels filled in); a tag of the test's
+    own, removed with ``tracker`` (a rebuild is quick: the layers are cached)."""
     tag = tracker.add("image", unique(prefix) + ":1")
-    docker("build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(REPO),
-           timeout=900)  # fmt: skip
+    command = [str(REPO / "scripts" / "docker-build"), "-q", "-t", tag]
+    command += ["--build-arg", f"BASE_IMAGE={BASE_IMAGE}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise AssertionError(f"scripts/docker-build failed: {result.stderr.strip()[-800:]}")
     return tag
 
 

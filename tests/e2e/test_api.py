@@ -45,7 +45,7 @@ def test_api_run_completes_and_is_counted_in_metrics(project):
                 what="the API run to complete",
             )
             assert [h["state"] for h in done["history"]] == ["Pending", "Running", "Completed"]
-            assert done["result"] == "'said hello to defaults'"
+            assert done["result"] == "said hello to defaults"
             logs = client.get(f"/api/runs/{run_id}/logs").json()["lines"]
             assert [entry["line"] for entry in logs] == ["hello defaults #0", "hello defaults #1"]
             tail = client.get(f"/api/runs/{run_id}/logs", params={"tail": 1}).json()["lines"]
@@ -95,7 +95,7 @@ def test_wrong_parameter_type_is_422_naming_the_field(project):
             assert client.get("/api/runs/ffffffffffff").status_code == 404
             bad_state = client.get("/api/runs", params={"state": "bogus"})
             assert bad_state.status_code == 422
-            assert bad_state.json()["errors"][0]["loc"] == ["query", "state"]
+            assert bad_state.json()["errors"][0]["loc"] == ["query", "state", 0]
             assert client.get("/api/runs").json()["total"] == 0  # nothing was created
         served.signal(signal.SIGTERM)
         served.wait_exit()

@@ -8,16 +8,26 @@ the README's numbers; no test asserts a wall-clock bound beyond generous deadlin
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import time
+import tomllib
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from dockyard._version import __version__
+from dockyard.build.context import project_files
+from tests.build.dockerignore_cases import CASES, make_project
 from tests.e2e.docker_support import (
     BASE_IMAGE,
     FIGURES,
@@ -38,6 +48,7 @@ from tests.e2e.docker_support import (
     wait_for,
 )
 from tests.helpers import free_port
+from tests.test_constraints import pins
 
 # Builds take minutes on a cold cache: a longer per-test timeout than the default 180 s.
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(900)]
@@ -86,7 +97,7 @@ def image_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _build(project: Path, tag: str, *args: str, env: dict[str, str] | None = None) -> float:
     started = time.monotonic()
-    result = dockyard_build(*args, "--tag", tag, "--base-image", BASE_IMAGE, cwd=project, env=env)
+    result = dockyard_build(*args, "--image", tag, "--base-image", BASE_IMAGE, cwd=project, env=env)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"built {tag}" in result.stdout
@@ -275,7 +286,7 @@ def test_push_to_a_loopback_registry_and_pull_back(
             "examples/hello_world.py:hello_world",
             "--interval",
             "2",
-            "--tag",
+            "--image",
             tag,
             "--base-image",
             BASE_IMAGE,
@@ -289,6 +300,33 @@ def test_push_to_a_loopback_registry_and_pull_back(
         labels = json.loads(docker("image", "inspect", tag).stdout)[0]["Config"]["Labels"]
         assert labels["io.dockyard.deployments"] == "hello-world/hello-world"
         assert labels["org.opencontainers.image.version"] == "1.0"
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["local", "pushed"])
+def test_build_json_is_one_document_on_stdout(
+    image: str, image_project: Path, tracker, push: bool
+) -> None:
+    with contextlib.ExitStack() as stack:
+        prefix = f"{stack.enter_context(registry())}/" if push else ""
+        tag = tracker.add("image", f"{prefix}{unique('json')}:2.0")
+        args = ["--config", "dockyard.yaml", "--image", tag, "--base-image", BASE_IMAGE, "--json"]
+        result = dockyard_build(*args, *(["--push"] if push else []), cwd=image_project)
+        assert result.returncode == 0, result.stderr[-3000:]
+        document = json.loads(result.stdout)  # all of stdout: one JSON document
+        info = json.loads(docker("image", "inspect", tag).stdout)[0]
+    assert "building " + tag in result.stderr  # progress went to stderr
+    assert document["image"] == tag
+    assert document["image_id"] == info["Id"]
+    assert document["size_bytes"] == info["Size"] > 0
+    assert document["deployments"] == ["sleeper/sleeper"]
+    assert document["labels"] == info["Config"]["Labels"]
+    assert document["labels"]["org.opencontainers.image.version"] == "2.0"
+    assert document["pushed"] is push
+    if push:
+        assert document["digest"].startswith("sha256:")
+        assert any(d.endswith("@" + document["digest"]) for d in info["RepoDigests"])
+    else:
+        assert document["digest"] is None
 
 
 def test_offline_build_installs_without_network(engine: None, image_project: Path, tracker) -> None:
@@ -322,7 +360,7 @@ def _error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_missing_entrypoint_is_one_line(engine: None, image_project: Path) -> None:
-    result = dockyard_build("examples/nope.py:hello", "--tag", unique("x"), cwd=image_project)
+    result = dockyard_build("examples/nope.py:hello", "--image", unique("x"), cwd=image_project)
     assert result.returncode == 2
     line = _error_line(result)
     assert "examples/nope.py" in line and "not found" in line
@@ -337,7 +375,12 @@ def test_broken_requirements_name_the_failing_step(
     (broken / "requirements.txt").write_text("dockyard-no-such-package-e2e==9.9.9\n")
     tag = unique("broken") + ":1"
     result = dockyard_build(
-        "examples/hello_world.py:hello_world", "--tag", tag, "--base-image", BASE_IMAGE, cwd=broken
+        "examples/hello_world.py:hello_world",
+        "--image",
+        tag,
+        "--base-image",
+        BASE_IMAGE,
+        cwd=broken,
     )
     assert result.returncode == 1
     line = _error_line(result)
@@ -349,7 +392,7 @@ def test_broken_requirements_name_the_failing_step(
 def test_unreachable_engine_is_one_line(image_project: Path) -> None:
     result = dockyard_build(
         "examples/hello_world.py:hello_world",
-        "--tag",
+        "--image",
         unique("x"),
         cwd=image_project,
         env={"DOCKER_HOST": "tcp://127.0.0.1:1"},
@@ -379,7 +422,77 @@ def test_runtime_image_serves_code_mounted_at_app(runtime_image: str, tmp_path, 
     container = run_container(tracker, runtime_image, "-v", f"{app}:/app:ro", port=port)
     _serving(port)
     wait_for(lambda: "Hello world from dockyard!" in logs(container), 60, "a run")
+    # The image's DOCKYARD_BUILD_REVISION (scripts/docker-build) is the metric's revision.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    revision = _label(runtime_image, "org.opencontainers.image.revision")
+    assert f'revision="{revision}"' in metrics.split("dockyard_build_info{", 1)[1].split("}")[0]
     docker("stop", container, timeout=60)
     assert _exit_code(container) == 0
     empty = docker("run", "--rm", runtime_image, check=False, timeout=60)
     assert empty.returncode == 2 and "nothing to serve" in empty.stderr
+
+
+def _label(image: str, name: str) -> str:
+    return str(json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Labels"][name])
+
+
+def test_runtime_image_oci_labels(runtime_image: str) -> None:
+    info = json.loads(docker("image", "inspect", runtime_image).stdout)[0]
+    labels = {
+        k.removeprefix("org.opencontainers.image."): v for k, v in info["Config"]["Labels"].items()
+    }
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert labels["title"] == project["name"] == "dockyard"
+    assert labels["description"] == project["description"]
+    assert labels["licenses"] == project["license"]
+    assert labels["version"] == __version__
+    assert labels["revision"] in (head, f"{head}-dirty")
+    committed = subprocess.run(
+        ["git", "log", "-1", "--format=%ct"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert labels["created"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(committed)))
+    env = dict(item.split("=", 1) for item in info["Config"]["Env"])
+    assert env["DOCKYARD_BUILD_REVISION"] == labels["revision"]
+
+
+def test_runtime_image_holds_the_locked_versions(runtime_image: str) -> None:
+    listing = docker(
+        "run", "--rm", "--entrypoint", "/opt/venv/bin/python", runtime_image,
+        "-m", "pip", "list", "--format", "json", "--disable-pip-version-check",
+        timeout=60,
+    )  # fmt: skip
+    installed = {
+        canonicalize_name(p["name"]): Version(p["version"]) for p in json.loads(listing.stdout)
+    }
+    installed.pop("dockyard")
+    installed.pop("pip", None)  # the venv's own tools, not dependencies
+    installed.pop("setuptools", None)
+    assert installed == pins()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dockerignore_matching_is_the_engines(engine: None, tmp_path, tracker, case: str) -> None:
+    """The engine's own COPY keeps exactly what dockyard's matcher (the SDK's) keeps."""
+    patterns, expected = CASES[case]
+    (tmp_path / "ctx").mkdir()
+    root = make_project(tmp_path / "ctx", patterns)
+    tag = tracker.add("image", unique("ignore") + ":1")
+    built = subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-f", "-", str(root)],
+        input=b"FROM scratch\nCOPY . /ctx/\n",
+        capture_output=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr.decode()[-800:]
+    container = tracker.add("container", docker("create", tag, "/none").stdout.strip())
+    exported = subprocess.run(["docker", "export", container], capture_output=True, timeout=120)
+    with tarfile.open(fileobj=io.BytesIO(exported.stdout)) as tar:
+        copied = {
+            m.name.removeprefix("ctx/") for m in tar if m.isfile() and m.name.startswith("ctx/")
+        }
+    assert copied == expected | {".dockerignore"}
+    assert set(project_files(root)) == copied

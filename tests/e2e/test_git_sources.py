@@ -96,7 +96,7 @@ def test_run_in_progress_finishes_on_its_old_revision(project, serve, tmp_path):
     assert (old_files / "marker.txt").read_text() == "old\n"
     gate.write_text("go")
     old_run = api.finish(slow)
-    assert (old_run["result"], old_run["code_revision"]) == ("'old'", first)
+    assert (old_run["result"], old_run["code_revision"]) == ("old", first)
     new_run = api.run()
     assert (new_run["marker"], new_run["code_revision"]) == ("new4", newest)
     latest = project.flow("new5")
@@ -206,7 +206,10 @@ def test_dockyard_yaml_changes_reconcile_the_deployments(project, serve):
     api.sync()
     api.wait_revision(removed)
     assert names() == ["f/a"]
-    assert api.get("/api/deployments/f/b").status_code == 404
+    gone = api.get("/api/deployments/f/b").json()  # kept in the database, shown as such
+    assert (gone["served"], gone["next_run"], gone["next_runs"]) == (False, None, [])
+    every = api.get("/api/deployments", params={"all": "true"}).json()
+    assert sorted((d["name"], d["served"]) for d in every) == [("f/a", True), ("f/b", False)]
     assert api.served.process.poll() is None
 
 
@@ -264,7 +267,7 @@ def test_force_push_is_followed(project, serve):
 def test_deleted_branch_keeps_the_last_good_revision(project, serve):
     project.flow("main")
     feature = project.commit({"marker.txt": "feature\n"}, branch="feature")
-    api = serve([*ENTRY, "--source", project.url, "--branch", "feature"])
+    api = serve([*ENTRY, "--source", project.url, "--source-branch", "feature"])
     api.wait_revision(feature)
     project.git("push", "--quiet", "origin", "--delete", "feature")
     api.sync()
@@ -329,7 +332,7 @@ def test_wrong_then_right_token_and_the_token_never_shows(tmp_path, serve, given
         ]
         assert len(cmdlines) >= 2  # the serve process and the run's process
         gate.write_text("go")
-        assert api.finish(running)["result"] == "'secret-v1'"
+        assert api.finish(running)["result"] == "secret-v1"
         pulled = api.source()["last_success_at"]
         api.sync()
         wait_for(lambda: api.source()["last_success_at"] != pulled, what="a no-change pull")
@@ -418,7 +421,7 @@ def test_startup_timeout_exits_non_zero(tmp_path, env):
 def test_stale_source_makes_the_process_unready_not_dead(project, serve):
     good = project.flow("v1")
     api = serve(
-        [*ENTRY, "--source", project.url, "--pull-interval", "0.5"],
+        [*ENTRY, "--source", project.url, "--source-pull-interval", "0.5"],
         DOCKYARD_SOURCE_STALENESS="2",
     )
     api.wait_revision(good)

@@ -122,7 +122,7 @@ def test_rules_load_and_every_dashboard_query_returns_data(tmp_path: Path) -> No
     home = tmp_path / "home"
     home.mkdir()
     env = dockyard_env(HOME=str(home), DOCKYARD_SOURCE_DIR=str(tmp_path / "checkouts"))
-    args = ["--source", project.url, "--config", "dockyard.yaml", "--pull-interval", "2"]
+    args = ["--source", project.url, "--config", "dockyard.yaml", "--source-pull-interval", "2"]
     with serve_process(args, tmp_path, env=env) as served:
         api = Api(served)
         with api.client:

@@ -9,7 +9,8 @@ Hypothesis settings (at most 30 requests per operation and pass):
   names mostly reach the 404/422 paths;
 - the real deployment and a real run pinned in the path, with the token: the mutating
   calls (pause, resume, runs, cancel, a run's tags) really act;
-- the mutating calls (POST, PATCH) without the token: every one must answer a documented 401.
+- the mutating calls (POST, PATCH, DELETE) without the token: every one must answer a
+  documented 401.
 
 `POST /api/shutdown` is left out: it would stop the server under test.
 """
@@ -164,8 +165,9 @@ def test_real_deployment_and_run_are_answered_as_documented(api, subtests):
 
 
 def test_mutating_calls_without_the_token_are_refused(api, subtests):
-    mutating = api.operations(method="POST") + api.operations(method="PATCH")
+    mutating = [op for method in ("POST", "PATCH", "DELETE") for op in api.operations(method)]
     assert any(op.method.upper() == "PATCH" for op in mutating)  # PATCH /api/runs/{run_id}
+    assert any(op.method.upper() == "DELETE" for op in mutating)  # DELETE a deployment
     for operation in mutating:
         strategy = operation.as_strategy(path_parameters=pinned(operation, api.known_names))
         check_fuzzed(subtests, operation, strategy, max_examples=10, expect_status=401)

@@ -138,8 +138,10 @@ def test_prometheus_scrapes_flow_run_metrics(tmp_path, prometheus_binary):
                 "dockyard_runner_limit",
                 "dockyard_scheduler_last_tick_timestamp_seconds",
                 "dockyard_info",
+                "dockyard_build_info",
             ):
                 assert wait_for(lambda n=name: series(client, n), 30, what=f"series {name}")
             info = series(client, "dockyard_info")[0]
             assert info["metric"]["version"] and float(info["value"][1]) == 1
-            assert float(series(client, "dockyard_runner_limit")[0]["value"][1]) >= 0
+            assert float(series(client, "dockyard_runner_limit")[0]["value"][1]) == 5  # default
+            assert series(client, "dockyard_flow_runs_created") == []  # OpenMetrics, no _created

@@ -3,7 +3,6 @@ the run's scoped token) and from outside (DOCKYARD_URL and the API token)."""
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import shutil
 import uuid
@@ -61,7 +60,7 @@ class Server:
     def result(self, run_id: str) -> Any:
         run = self.finished(run_id)
         assert run["state"] == "Completed", run
-        return ast.literal_eval(run["result"])
+        return run["result"]
 
     def path(self, stem: str) -> Path:
         return self.root / f"{stem}-{uuid.uuid4().hex[:8]}"
@@ -89,14 +88,14 @@ def test_run_deployment_waits_for_the_run_and_returns_it_completed(server: Serve
     target = server.api.get_run(got["id"])
     assert (target["deployment"], target["state"]) == ("target/target", "Completed")
     assert target["parameters"]["value"] == 21  # the parameters reached the other run
-    assert target["result"] == "42"
+    assert target["result"] == 42
 
 
 def test_an_async_flow_awaits_run_deployment(server: Server) -> None:
     got = server.result(server.start("async_caller", value=5))
 
     assert got["state"] == "Completed"
-    assert server.api.get_run(got["id"])["result"] == "10"
+    assert server.api.get_run(got["id"])["result"] == 10
 
 
 @pytest.mark.parametrize("timeout", [0, 1])
@@ -108,7 +107,7 @@ def test_a_timeout_returns_the_run_before_it_ends(server: Server, timeout: float
     assert got["state"] in ("Scheduled", "Pending", "Running") and not got["final"]
     assert server.api.get_run(got["id"])["state"] not in TERMINAL  # still waiting for release
     release.touch()
-    assert server.finished(got["id"])["result"] == "6"
+    assert server.finished(got["id"])["result"] == 6
 
 
 def test_tags_given_and_of_the_tags_context_reach_the_run(server: Server) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -135,6 +136,10 @@ def test_kill_9_during_a_run_then_restart_marks_it_crashed_and_leaves_no_process
         crashed = wait_for(lambda: again.runs(states=[RunState.CRASHED]), what="crashed run")
         assert crashed[0].id == run.id
         assert "serve process stopped" in crashed[0].state_message
+        # the run's end line, from the process that recovered it (with the run's name if
+        # the killed process had stored it)
+        end = rf"dockyard: run sleeper/sleeper (\S+ )?\({run.id[:8]}\) Crashed: the serve"
+        wait_for(lambda: re.search(end, again.output()), what="the end line")
         again.signal(signal.SIGTERM)
         assert again.wait_exit() == 0
 

@@ -41,6 +41,8 @@ CHART_MANAGED = frozenset(
         "source_ssh_key_file",
         "source_known_hosts_file",
         "source_webhook_secret",
+        # Set by the image's own build (its ENV), like the image's version: not a value.
+        "build_revision",
     }
 )
 """Settings fields that are not keys under values ``settings``: the chart sets them itself

@@ -52,7 +52,7 @@ CASES: dict[str, dict[str, Any]] = {
     "git-token": {
         "settings": {
             "source": "https://git.example.com/team/flows.git",
-            "branch": "main",
+            "sourceBranch": "main",
             "entrypoint": "flows/etl.py:etl",
             "interval": [3600],
         },
@@ -242,7 +242,7 @@ def test_git_source_with_a_token_secret() -> None:
     manifests = render(CASES["git-token"])
     env = container_env(manifests)
     assert env["DOCKYARD_SOURCE"] == "https://git.example.com/team/flows.git"
-    assert env["DOCKYARD_BRANCH"] == "main"
+    assert env["DOCKYARD_SOURCE_BRANCH"] == "main"
     assert env["DOCKYARD_ENTRYPOINT"] == "flows/etl.py:etl"
     assert env["DOCKYARD_SOURCE_TOKEN_FILE"] == "/var/run/secrets/dockyard/source/token"
     assert "DOCKYARD_SOURCE_SSH_KEY_FILE" not in env and "DOCKYARD_SOURCE_TOKEN" not in env
@@ -777,6 +777,9 @@ SAMPLES: dict[str, tuple[Any, Any]] = {
     "healthThreshold": (45, 45.0),
     "maxLogLines": (5000, 5000),
     "logLevel": ("debug", "DEBUG"),
+    "logFormat": ("JSON", "json"),
+    "retentionDays": (7.5, 7.5),
+    "retentionRuns": (500, 500),
     "debug": (True, True),
     "replicaTimeout": (40, 40.0),
     "databaseWait": (0, 0.0),
@@ -787,10 +790,10 @@ SAMPLES: dict[str, tuple[Any, Any]] = {
         ["dockyard.example.com", "*.internal"],
     ),
     "source": ("https://git.example.com/team/flows.git", "https://git.example.com/team/flows.git"),
-    "branch": ("release/2026", "release/2026"),
-    "tag": ("v1.2.0", "v1.2.0"),
-    "commit": ("0123456789abcdef0123456789abcdef01234567",) * 2,
-    "pullInterval": (30.5, 30.5),
+    "sourceBranch": ("release/2026", "release/2026"),
+    "sourceTag": ("v1.2.0", "v1.2.0"),
+    "sourceCommit": ("0123456789abcdef0123456789abcdef01234567",) * 2,
+    "sourcePullInterval": (30.5, 30.5),
     "sourceUsername": ("ci-bot", "ci-bot"),
     "sourceSubmodules": (True, True),
     "sourceCheckTimeout": (90, 90.0),

@@ -217,7 +217,7 @@ def _check_tag(tag: str) -> None:
 
     pattern = r"^[a-z0-9]+(?:[._:/-][a-zA-Z0-9_.-]+)*(?:@sha256:[0-9a-f]{64})?$"
     if not tag or not re.match(pattern, tag) or tag.endswith(":"):
-        raise UsageError(f"--tag {tag!r} is not an image name; use e.g. acme/etl:1.0")
+        raise UsageError(f"-t/--image {tag!r} is not an image name; use e.g. acme/etl:1.0")
 
 
 def _project_dir(project: str | os.PathLike[str] | None, config: Any) -> Path:

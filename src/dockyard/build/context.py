@@ -17,8 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,81 +36,26 @@ class ContextError(DockyardError):
 # ── .dockerignore ────────────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True)
-class IgnoreRule:
-    pattern: re.Pattern[str]
-    exclude: bool
-
-
-def parse_dockerignore(text: str) -> list[IgnoreRule]:
-    """Rules in Docker's syntax: globs with ``**``, ``!`` exceptions, last match wins."""
-    rules = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        exclude = not line.startswith("!")
-        line = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
-        if line in ("", "."):
-            continue
-        rules.append(IgnoreRule(re.compile(_glob_regex(line)), exclude))
-    return rules
-
-
-def _glob_regex(pattern: str) -> str:
-    out, i = "^", 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-            continue
-        if pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-            continue
-        if c == "*":
-            out += "[^/]*"
-        elif c == "?":
-            out += "[^/]"
-        elif c == "[":
-            end = pattern.find("]", i)
-            if end > i:
-                out, i = out + pattern[i : end + 1], end + 1
-                continue
-            out += "\\["
-        else:
-            out += re.escape(c)
-        i += 1
-    return out + "$"
-
-
-def is_ignored(path: str, rules: Sequence[IgnoreRule]) -> bool:
-    """Whether ``path`` (relative, '/'-separated) or a folder above it is excluded."""
-    parts = path.split("/")
-    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
-    ignored = False
-    for rule in rules:
-        if any(rule.pattern.match(p) for p in prefixes):
-            ignored = rule.exclude
-    return ignored
+def dockerignore_patterns(text: str) -> list[str]:
+    """The patterns of a .dockerignore, read as the docker SDK reads one (``APIClient.build``):
+    stripped lines, without blanks and ``#`` comments."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def project_files(root: Path) -> list[str]:
-    """The project's files that go to /app: all but what .dockerignore (or ours) excludes."""
+    """The project's files that go to /app: all but what .dockerignore (or ours) excludes.
+
+    Matching is the docker SDK's own (``build.docker.included_paths``): ``**``, ``!``
+    exceptions (the last match wins), folder patterns, a leading ``/``.
+    """
     ignore_file = root / ".dockerignore"
     text = ignore_file.read_text(encoding="utf-8") if ignore_file.is_file() else ""
-    rules = parse_dockerignore(text or DEFAULT_DOCKERIGNORE)
-    found = []
-    for folder, dirs, files in os.walk(root):
-        rel_dir = Path(folder).relative_to(root).as_posix()
-        prefix = "" if rel_dir == "." else rel_dir + "/"
-        # Prune excluded folders unless an exception rule might re-include something below.
-        has_exceptions = any(not r.exclude for r in rules)
-        dirs[:] = sorted(d for d in dirs if has_exceptions or not is_ignored(prefix + d, rules))
-        for name in sorted(files):
-            rel = prefix + name
-            if not is_ignored(rel, rules) and os.path.isfile(os.path.join(folder, name)):
-                found.append(rel)
-    return found
+    patterns = dockerignore_patterns(text) or dockerignore_patterns(DEFAULT_DOCKERIGNORE)
+    from dockyard.build.docker import included_paths
+
+    # Folders are listed too; the tar holds regular files (a folder's files imply it).
+    return sorted(rel for rel in included_paths(root, patterns) if (root / rel).is_file())
 
 
 # ── the tar file ─────────────────────────────────────────────────────────────────────
@@ -296,14 +240,13 @@ def _pip(args: list[str], what: str, env: Mapping[str, str] | None = None) -> No
 def git_metadata(project: Path) -> dict[str, str]:
     """``revision`` (HEAD, ``-dirty`` when changed) and ``source`` (origin URL), if any."""
 
+    from dockyard.sources.gitcli import GitCommandError, run_git
+
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(
-                ["git", "-C", str(project), *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
+            return run_git(args, cwd=project, timeout_seconds=10)
+        except GitCommandError:  # not a repository, no origin, no git: no label
             return None
-        return out.stdout.strip() if out.returncode == 0 else None
 
     result: dict[str, str] = {}
     revision = git("rev-parse", "HEAD")

@@ -1,4 +1,5 @@
-"""The Docker engine, through the docker SDK only: connect, build, push.
+"""The Docker engine, through the docker SDK only: connect, build, push, and the SDK's
+.dockerignore matcher for the build context.
 
 Every failure becomes one ``DockyardError`` line: which step failed and its last
 output lines, or why the engine cannot be reached (DOCKER_HOST). Progress goes to a
@@ -18,6 +19,7 @@ from typing import Any
 import docker
 import docker.errors
 from docker.utils import parse_repository_tag
+from docker.utils.build import exclude_paths
 
 from dockyard.errors import DockyardError
 
@@ -200,6 +202,17 @@ def push(client: docker.DockerClient, tag: str, progress: Progress = _ignore) ->
     except docker.errors.DockerException as exc:
         raise BuildError(f"push of {tag} failed: {_short_reason(exc)}") from None
     return digest
+
+
+def included_paths(root: Path, patterns: list[str]) -> set[str]:
+    """Paths under ``root`` (files and folders, relative, '/'-separated) that .dockerignore
+    ``patterns`` keep, by the SDK's port of the engine's matcher.
+
+    The SDK always keeps ``.dockerignore`` and the Dockerfile it is told of; the image's
+    Dockerfile is generated outside the project, so it is told of ``.dockerignore`` again
+    and a project's own Dockerfile follows the patterns like any other file.
+    """
+    return exclude_paths(str(root), list(patterns), dockerfile=".dockerignore")
 
 
 def image_info(client: docker.DockerClient, name: str) -> dict[str, Any]:

@@ -222,10 +222,18 @@ def labels(
     version: str | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """OCI labels plus dockyard's own; ``created`` (RFC 3339) comes from the caller."""
+    """OCI labels plus dockyard's own; ``created`` (RFC 3339) comes from the caller.
+
+    ``version`` is the image's (its tag's), since the image packages the project's flows;
+    dockyard's own version is ``io.dockyard.version``. ``revision`` and ``source`` are the
+    project's git commit and remote.
+    """
+    names = ", ".join(spec.deployment_names)
     result = {
         "org.opencontainers.image.created": created,
         "org.opencontainers.image.title": spec.title,
+        "org.opencontainers.image.description": f"dockyard {spec.dockyard_version} serving {names}",
+        "org.opencontainers.image.base.name": spec.base_image,
         f"{LABEL_PREFIX}.version": spec.dockyard_version,
         f"{LABEL_PREFIX}.deployments": ",".join(spec.deployment_names),
         f"{LABEL_PREFIX}.entrypoints": ",".join(str(d["entrypoint"]) for d in spec.deployments),

@@ -3,17 +3,23 @@
 Every renderer takes the API-shaped dicts a ``dockyard.cli.readers.Reader`` returns (the
 JSON of ``dockyard.web.schemas`` models), whichever mode read them; with ``as_json`` it
 prints them unchanged, so ``--json`` is the same for ``--url`` and ``--state``.
+
+Tables colour states (Failed red, Running blue, Completed green …) when stdout is a
+terminal, and not when it is piped or ``NO_COLOR`` is set (rich's ``Console`` reads
+``NO_COLOR`` and ``FORCE_COLOR``); no line ends in blanks. Times are UTC, with the date
+when it is not today, and to the millisecond in a run's state history.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -25,6 +31,30 @@ REVISION_CHARS = 12
 """How much of a git revision the replica table shows (as ``git log --oneline`` would)."""
 SHOWN_DEPLOYMENTS = 3
 """How many deployment names a replica's row lists before "(+N)"."""
+STYLES = {
+    "Failed": "red",
+    "Crashed": "red",
+    "Running": "blue",
+    "Completed": "green",
+    "Cached": "green",
+    "Cancelled": "yellow",
+    "Cancelling": "yellow",
+    "Scheduled": "cyan",
+    "Pending": "cyan",
+    "NotReady": "cyan",
+    "active": "green",
+    "paused": "yellow",
+    "not served": "bright_black",
+    "live": "green",
+    "lost": "red",
+    "stopped": "bright_black",
+}
+"""The colour of a state (of a run, task run, deployment or replica): colours only, so that
+``NO_COLOR`` leaves no styling at all."""
+NOT_SERVED = "not served"
+_HEADER = "" if console.no_color else "bold"
+_TRAILING = re.compile(r"(?:[ \t]|\x1b\[[0-9;]*m)+$")
+_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def print_json(value: Any) -> None:
@@ -32,17 +62,36 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
-def deployments(items: Sequence[Item], *, as_json: bool) -> None:
-    """A table of deployments (``DeploymentSummary``)."""
+def deployments(items: Sequence[Item], *, as_json: bool, every: bool = False) -> None:
+    """A table of deployments (``DeploymentSummary``): those served, ``every`` one with
+    those no serve process serves any more (STATUS ``not served``)."""
+    shown = [d for d in items if every or d.get("served", True)]
     if as_json:
-        print_json(list(items))
+        print_json(shown)
         return
-    table = Table("DEPLOYMENT", "SCHEDULE", "STATUS", "NEXT RUN (UTC)", "TAGS", box=None)
-    for d in items:
-        status = _status(d["paused"], d.get("paused_reason"))
+    table = _table("DEPLOYMENT", "SCHEDULE", "STATUS", "NEXT RUN (UTC)", "TAGS")
+    for d in shown:
         tags = ", ".join(d.get("tags") or []) or "-"
-        table.add_row(d["name"], _schedules(d), status, _when_text(d.get("next_run")), tags)
-    console.print(table)
+        table.add_row(
+            Text(d["name"]), Text(_schedules(d)), _styled(_deployment_status(d)),
+            _when_text(d.get("next_run")), Text(tags),
+        )  # fmt: skip
+    _print(table)
+    hidden = len(items) - len(shown)
+    if hidden:
+        print(
+            f"({hidden} deployment(s) no serve process serves any more not shown: --all "
+            "lists them, 'dockyard deployment rm NAME' removes one)",
+            file=sys.stderr,
+        )
+
+
+def deployment_removed(item: Item, *, as_json: bool) -> None:
+    """What ``deployment rm`` removed (``DeploymentRemoved``)."""
+    if as_json:
+        print_json(item)
+    else:
+        _say(f"removed {item['name']} and its {item['runs']} run(s)")
 
 
 def deployment_changed(item: Item, *, as_json: bool) -> None:
@@ -50,7 +99,7 @@ def deployment_changed(item: Item, *, as_json: bool) -> None:
     if as_json:
         print_json(item)
     else:
-        console.print(f"{item['name']}: {_status(item['paused'], item.get('paused_reason'))}")
+        _print(Text.assemble(f"{item['name']}: ", _styled(_deployment_status(item))))
 
 
 def deployment_detail(item: Item, *, as_json: bool) -> None:
@@ -61,7 +110,7 @@ def deployment_detail(item: Item, *, as_json: bool) -> None:
     rows = [
         ("name", item["name"]),
         ("entrypoint", item.get("entrypoint") or "-"),
-        ("status", _status(item["paused"], item.get("paused_reason"))),
+        ("status", _styled(_deployment_status(item))),
         ("schedules", _schedules(item)),
         ("next runs", ", ".join(_when_text(t) for t in item.get("next_runs") or []) or "-"),
         ("parameters", _parameter_summary(item)),
@@ -81,17 +130,17 @@ def runs(items: Sequence[Item], *, as_json: bool) -> None:
     if as_json:
         print_json(list(items))
         return
-    table = Table("ID", "DEPLOYMENT", "NAME", "STATE", "SCHEDULED (UTC)", "DURATION", box=None)
+    table = _table("ID", "DEPLOYMENT", "NAME", "STATE", "SCHEDULED (UTC)", "DURATION")
     for run in items:
         table.add_row(
             run["id"][:8],
-            run["deployment"],
-            run.get("name") or "-",
-            run["state"],
+            Text(run["deployment"]),
+            Text(run.get("name") or "-"),
+            _styled(run["state"]),
             _when_text(run.get("scheduled_at")),
             _duration(run.get("duration_seconds")),
         )
-    console.print(table)
+    _print(table)
 
 
 def run_detail(run: Item, *, as_json: bool) -> None:
@@ -104,7 +153,7 @@ def run_detail(run: Item, *, as_json: bool) -> None:
         ("id", run["id"]),
         ("deployment", run["deployment"]),
         ("name", run.get("name") or "-"),
-        ("state", run["state"] + (f": {message}" if message else "")),
+        ("state", Text.assemble(_styled(run["state"]), f": {message}" if message else "")),
         ("trigger", run["trigger"]),
         ("tags", ", ".join(run.get("tags") or []) or "-"),
         ("attempt", f"{run['attempt']} (retries allowed: {run.get('retries', 0)})"),
@@ -113,7 +162,7 @@ def run_detail(run: Item, *, as_json: bool) -> None:
         ("started", _when_text(run.get("started_at"))),
         ("ended", _when_text(run.get("ended_at"))),
         ("error", run.get("error") or "-"),
-        ("result", run.get("result") or "-"),
+        ("result", run.get("result_repr") or _json_or_dash(run.get("result"))),
     ]
     if run.get("replica"):
         version = run.get("dockyard_version")
@@ -124,8 +173,13 @@ def run_detail(run: Item, *, as_json: bool) -> None:
     _say("history")
     for event in run.get("history") or []:
         note = f"  {event['message']}" if event.get("message") else ""
-        _say(f"  {_when_text(event['at'])}  {event['state']}{note}")
+        at = _when_text(event["at"], precise=True)
+        _print(Text.assemble(f"  {at}  ", _styled(event["state"]), note))
     task_runs(run.get("task_runs") or [])
+
+
+def _json_or_dash(value: Any) -> str:
+    return "-" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def task_runs(items: Sequence[Item]) -> None:
@@ -134,17 +188,17 @@ def task_runs(items: Sequence[Item]) -> None:
         _say("task runs  -")
         return
     _say("task runs")
-    table = Table("  NAME", "STATE", "ATTEMPTS", "DURATION", "CACHED", "ERROR", box=None)
+    table = _table("  NAME", "STATE", "ATTEMPTS", "DURATION", "CACHED", "ERROR")
     for task in items:
         table.add_row(
             Text(f"  {task['name']}"),  # Text: what flow code wrote is never rich markup
-            task["state"],
+            _styled(task["state"]),
             str(task["attempts"]),
             _duration(task.get("duration_seconds")),
             "yes" if task.get("cache_hit") else "no",
             Text(_last_line(task.get("error"))),
         )
-    console.print(table)
+    _print(table)
 
 
 def log_lines(items: Sequence[Item], *, as_json: bool) -> None:
@@ -163,21 +217,19 @@ def replicas(items: Sequence[Item], *, as_json: bool, now: datetime | None = Non
         print_json(list(items))
         return
     now = now or datetime.now(UTC)
-    table = Table(
-        "ID", "HOST", "VERSION", "REVISION", "STATE", "LAST SEEN", "RUNS", "DEPLOYMENTS", box=None
-    )
+    table = _table("ID", "HOST", "VERSION", "REVISION", "STATE", "LAST SEEN", "RUNS", "DEPLOYMENTS")
     for r in items:
         table.add_row(
             Text(r["id"]),  # Text: hostnames and names are never rich markup
             Text(r["host"]),
             Text(r["version"]),
             (r.get("code_revision") or "-")[:REVISION_CHARS],
-            r["state"],
+            _styled(r["state"]),
             _age(datetime.fromisoformat(r["last_seen"]), now),
             str(r["runs_held"]),
             Text(_some(r.get("deployments") or [])),
         )
-    console.print(table)
+    _print(table)
 
 
 def _age(at: datetime, now: datetime) -> str:
@@ -221,21 +273,69 @@ def check_report(deployments: Sequence[Any]) -> None:
     _say(f"ok: {len(deployments)} deployment(s) valid")
 
 
+def check_json(deployments: Sequence[Any]) -> None:
+    """What ``dockyard serve --check --json`` prints: ``{"ok": true, "deployments": [...]}``,
+    each deployment's stored spec with ``name`` (flow/deployment) and ``next_runs``."""
+    from dockyard.service.setup import check_entry
+
+    now = datetime.now(UTC)
+    print_json({"ok": True, "deployments": [check_entry(d, now) for d in deployments]})
+
+
+def _table(*headers: str) -> Table:
+    return Table(*headers, box=None, header_style=_HEADER)
+
+
+def _print(renderable: RenderableType) -> None:
+    """Print ``renderable`` with no blanks at the end of its lines (rich pads table cells
+    to the column width, the last column included)."""
+    with console.capture() as captured:
+        console.print(renderable)
+    lines = captured.get().splitlines()
+    sys.stdout.write("".join(_rstrip(line) + "\n" for line in lines))
+    sys.stdout.flush()
+
+
+def _rstrip(line: str) -> str:
+    """``line`` without trailing blanks, keeping the escape codes among them (a reset)."""
+    tail = _TRAILING.search(line)
+    if tail is None:
+        return line
+    return line[: tail.start()] + "".join(_CODES.findall(tail.group()))
+
+
+def _styled(state: str) -> Text:
+    """A state's name in its colour (``paused (user)`` in the colour of ``paused``)."""
+    return Text(state, style=STYLES.get(state.partition(" (")[0], ""))
+
+
+def _deployment_status(item: Item) -> str:
+    if not item.get("served", True):
+        return NOT_SERVED
+    return _status(item["paused"], item.get("paused_reason"))
+
+
 def _say(text: str) -> None:
-    console.print(text, markup=False)
+    _print(Text(text))
 
 
 def _fields(rows: Sequence[tuple[str, Any]], *, width: int) -> None:
     for key, value in rows:
-        _say(f"{key:<{width}} {value}")
+        _print(Text.assemble(f"{key:<{width}} ", value if isinstance(value, Text) else str(value)))
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+def _when(value: datetime | None, *, precise: bool = False) -> str:
+    """``14:03:07`` today (UTC), ``2026-01-31 14:03:07`` on another day; ``precise`` adds
+    milliseconds (``14:03:07.123``)."""
+    if value is None:
+        return "-"
+    at = value.astimezone(UTC)
+    text = at.strftime("%H:%M:%S" if at.date() == datetime.now(UTC).date() else "%Y-%m-%d %H:%M:%S")
+    return f"{text}.{at.microsecond // 1000:03d}" if precise else text
 
 
-def _when_text(value: str | None) -> str:
-    return _when(datetime.fromisoformat(value)) if value else "-"
+def _when_text(value: str | None, *, precise: bool = False) -> str:
+    return _when(datetime.fromisoformat(value), precise=precise) if value else "-"
 
 
 def _last_line(text: str | None) -> str:

@@ -11,8 +11,10 @@ What the local mode cannot know exactly, and how it fills it in:
 * ``next_run`` / ``next_runs``: computed from the stored schedule dicts in the
   deployment's spec at the current UTC time, as the server computes them with its clock
   (``next_run`` is null while paused; a spec whose schedules no longer parse has none).
-* the deployments listed: every deployment in the database, where a serve process lists
-  only those it serves now (a deployment removed from its config stays in the database).
+* ``served``: whether a live serve process serves the deployment, from the replicas'
+  heartbeat rows (the API adds what the answering process serves since its last
+  heartbeat). While no serve process runs, those the last one served count as served;
+  when no serve process was seen for a day, every deployment does (nothing tells).
 * a deployment's fields come from the spec the store kept, which serve writes from the
   served deployment when it starts; a key an old spec lacks gets ``Deployment``'s default.
 """
@@ -28,9 +30,15 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel
 
-from dockyard.core.records import PAUSED_BY_USER, DeploymentRecord
+from dockyard.core.records import PAUSED_BY_USER, DeploymentRecord, ReplicaRecord
 from dockyard.core.schedules import upcoming
-from dockyard.errors import NotFoundError, ScheduleError, StateStoreError, UsageError
+from dockyard.errors import (
+    ConflictError,
+    NotFoundError,
+    ScheduleError,
+    StateStoreError,
+    UsageError,
+)
 from dockyard.settings import ClientSettings, load_client_settings
 
 if TYPE_CHECKING:
@@ -52,7 +60,12 @@ class Reader(Protocol):
     """
 
     def deployments(self) -> list[Item]:
-        """Every deployment, as ``DeploymentSummary``."""
+        """Every deployment, served or not (``served``), as ``DeploymentSummary``."""
+        ...
+
+    def remove_deployment(self, name: str) -> Item:
+        """Remove a deployment no live serve process serves, with its runs, as
+        ``DeploymentRemoved``; ``ConflictError`` while one serves it."""
         ...
 
     def deployment(self, name: str) -> Item:
@@ -92,7 +105,10 @@ class HttpReader:
         self.api = api
 
     def deployments(self) -> list[Item]:
-        return self.api.list_deployments()
+        return self.api.list_deployments(every=True)
+
+    def remove_deployment(self, name: str) -> Item:
+        return self.api.delete_deployment(name)
 
     def deployment(self, name: str) -> Item:
         return self.api.get_deployment(name)
@@ -131,27 +147,59 @@ class LocalReader:
     def deployments(self) -> list[Item]:
         from dockyard.web import shapes
 
-        records = self.store.list_deployments()
-        return [_json(shapes.deployment_summary(r, self._upcoming(r, 1))) for r in records]
+        served = self._served()
+        items = []
+        for r in self.store.list_deployments():
+            on = served is None or r.name in served
+            upcoming = self._upcoming(r, 1) if on else []
+            items.append(_json(shapes.deployment_summary(r, upcoming, served=on)))
+        return items
 
     def deployment(self, name: str) -> Item:
         from dockyard.web import shapes
 
         record = self._record(name)
         last = self.store.list_runs(deployment=name, limit=1)
-        upcoming = self._upcoming(record, NEXT_RUNS)
-        return _json(shapes.deployment_detail(record, upcoming, last[0] if last else None))
+        served = self._served()
+        on = served is None or name in served
+        upcoming = self._upcoming(record, NEXT_RUNS) if on else []
+        return _json(
+            shapes.deployment_detail(record, upcoming, last[0] if last else None, served=on)
+        )
+
+    def remove_deployment(self, name: str) -> Item:
+        from dockyard.core.states import RunState
+        from dockyard.store.replicas import removal_refused, running_refusal
+
+        self._record(name)
+        rows, now, dead = self._replica_rows()
+        refused = removal_refused(name, rows, now, self.store.replica_timeout, dead)
+        if refused is not None:
+            raise refused
+        for run in self.store.list_runs(deployment=name, states=[RunState.RUNNING], limit=500):
+            if self.store.owner_alive(run.owner):
+                raise ConflictError(running_refusal(run))
+        removed = 0
+        while count := self.store.delete_runs(name):
+            removed += count
+        removed += self.store.delete_deployment(name)
+        return {"name": name, "runs": removed}
 
     def set_paused(self, name: str, paused: bool) -> Item:
         from dockyard.web import shapes
 
         reason = PAUSED_BY_USER if paused else None
         record = self.store.set_paused(name, paused, reason, now=self.now())
-        return _json(shapes.deployment_summary(record, self._upcoming(record, 1)))
+        served = self._served()
+        on = served is None or name in served
+        upcoming = self._upcoming(record, 1) if on else []
+        return _json(shapes.deployment_summary(record, upcoming, served=on))
 
     def runs(self, deployment: str | None, states: Sequence[RunState], limit: int) -> list[Item]:
         from dockyard.web import shapes
 
+        if deployment is not None:
+            self._record(deployment)  # an unknown one is an error, not an empty list
         runs = self.store.list_runs(deployment=deployment, states=states or None, limit=limit)
         return [_json(shapes.run_summary(r)) for r in runs]
 
@@ -183,6 +231,21 @@ class LocalReader:
             known = ", ".join(r.name for r in self.store.list_deployments()) or "none"
             raise NotFoundError(f"unknown deployment {name!r}; known: {known}")
         return record
+
+    def _served(self) -> set[str] | None:
+        """What counts as served (``store.replicas.served_deployments``)."""
+        from dockyard.store.replicas import served_deployments
+
+        rows, now, dead = self._replica_rows()
+        return served_deployments(rows, now, self.store.replica_timeout, dead)
+
+    def _replica_rows(self) -> tuple[list[ReplicaRecord], datetime, set[str]]:
+        """The replicas' rows, now, and the ids of those known gone despite a fresh
+        heartbeat (a killed process's lease on a local file)."""
+        rows = self.store.list_replicas()
+        now, timeout = self.now(), self.store.replica_timeout
+        fresh = [r for r in rows if r.state(now, timeout) == "live"]
+        return rows, now, {r.id for r in fresh if not self.store.owner_alive(r.id)}
 
     def _upcoming(self, record: DeploymentRecord, count: int) -> list[datetime]:
         return upcoming(stored_schedules(record.spec), self.now(), count)

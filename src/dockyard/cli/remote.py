@@ -9,6 +9,7 @@ the serve process; the read commands work in both modes through ``dockyard.cli.r
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.cli import display
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from dockyard.client import Client
 
 COMPLETED = "Completed"
+RUNNING = "Running"
 
 
 def require_url(url: str | None, command: str) -> ClientSettings:
@@ -46,7 +48,8 @@ def deployment_run(
         _print_started(run, watch=watch, as_json=as_json)
         if not watch:
             return 0
-        state = _follow(api, run["id"], None, as_json=as_json)
+        progress = None if as_json else Progress(api, run["id"], run["state"])
+        state = _follow(api, run["id"], None, as_json=as_json, progress=progress)
         if not as_json:
             final = api.get_run(run["id"])
             message = f": {final['state_message']}" if final.get("state_message") else ""
@@ -85,13 +88,50 @@ def run_cancel(settings: ClientSettings, run_id: str, *, as_json: bool) -> int:
     return 0
 
 
-def _follow(api: Client, run_id: str, tail: int | None, *, as_json: bool) -> str:
+class Progress:
+    """What ``--watch`` says on stderr while a run prints nothing, at every keepalive the
+    server sends to a quiet stream (every 15 s): ``Running (15s)`` when its state changed,
+    else ``still Running (30s)`` (seconds since the watch began). stdout keeps only the
+    run's own lines."""
+
+    def __init__(self, api: Client, run_id: str, state: str) -> None:
+        self.api = api
+        self.run_id = run_id
+        self.state = state
+        self.started = time.monotonic()
+
+    def saw(self, item: dict[str, Any]) -> None:
+        if "line" in item:
+            self.state = RUNNING  # it prints: it runs
+        elif item.get("keepalive"):
+            self.quiet()
+
+    def quiet(self) -> None:
+        state = self.api.get_run(self.run_id)["state"]
+        seconds = time.monotonic() - self.started
+        still = "still " if state == self.state else ""  # else: it changed meanwhile
+        self.state = state
+        print(
+            f"run {self.run_id[:8]}: {still}{state} ({seconds:.0f}s)", file=sys.stderr, flush=True
+        )
+
+
+def _follow(
+    api: Client,
+    run_id: str,
+    tail: int | None,
+    *,
+    as_json: bool,
+    progress: Progress | None = None,
+) -> str:
     """Print the run's log stream as it arrives; the run's final state."""
     state = ""
     try:
         for item in api.follow_logs(run_id, tail):
             display.stream_item(item, as_json=as_json)
             state = item.get("state", state) if item.get("end") else state
+            if progress is not None and not item.get("end"):
+                progress.saw(item)
     except KeyboardInterrupt:
         print(
             f"stopped following; the run goes on (dockyard run cancel {run_id} stops it)",

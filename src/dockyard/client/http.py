@@ -20,7 +20,13 @@ import httpx
 from pydantic import SecretStr
 
 from dockyard.client.paths import deployment_path, run_body, run_path
-from dockyard.errors import DockyardError, NotFoundError, ParameterError, UsageError
+from dockyard.errors import (
+    ConflictError,
+    DockyardError,
+    NotFoundError,
+    ParameterError,
+    UsageError,
+)
 
 TIMEOUT_SECONDS = 10.0
 CONNECT_SECONDS = 5.0
@@ -76,8 +82,13 @@ class Client:
 
     # ── deployments ──────────────────────────────────────────────────────────────────
 
-    def list_deployments(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/deployments")
+    def list_deployments(self, *, every: bool = False) -> list[dict[str, Any]]:
+        """The served deployments; ``every``: also those no serve process serves any more."""
+        return self.call("GET", "/deployments", params={"all": "true"} if every else None)
+
+    def delete_deployment(self, name: str) -> dict[str, Any]:
+        """Remove a deployment no serve process serves, with its runs (``{"name", "runs"}``)."""
+        return self.call("DELETE", deployment_path(name))
 
     def get_deployment(self, name: str) -> dict[str, Any]:
         return self.call("GET", deployment_path(name))
@@ -293,6 +304,8 @@ def _api_error(response: httpx.Response, hint: str | None) -> DockyardError:
     message = f"{status}: {detail}"
     if status == 404:
         return NotFoundError(message)
+    if status == 409:
+        return ConflictError(message)
     if status == 422:
         return ParameterError(message, errors)
     if status == 400:

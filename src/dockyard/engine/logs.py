@@ -13,6 +13,7 @@ import builtins
 import contextlib
 import contextvars
 import logging
+import re
 import sys
 from collections.abc import Iterator, MutableMapping
 from typing import Any
@@ -24,6 +25,8 @@ TASK_RUN_LOGGER = "dockyard.task_runs"
 CONSOLE_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(run_label)s - %(message)s"
 PLAIN_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s"
 DATE_FORMAT = "%H:%M:%S"
+_RECORD_LINE = re.compile(r"\d\d:\d\d:\d\d\.\d{3} \| (DEBUG|INFO|WARNING|ERROR|CRITICAL) *\| ")
+"""The start of a line in ``CONSOLE_FORMAT`` / ``PLAIN_FORMAT``: a run log record."""
 
 _prints_to: contextvars.ContextVar[logging.LoggerAdapter[logging.Logger] | None] = (
     contextvars.ContextVar("dockyard_prints_to", default=None)
@@ -71,6 +74,13 @@ def _flow_fields(ctx: FlowRunContext) -> dict[str, Any]:
     return {"flow_run_id": run.id, "flow_run_name": run.name, "flow_name": ctx.flow.name}
 
 
+def record_level(line: str) -> int | None:
+    """The level of a run log record printed in this module's format, None for any other
+    line (the serve process gives a run's output lines their level from it)."""
+    match = _RECORD_LINE.match(line)
+    return logging.getLevelNamesMapping()[match.group(1)] if match else None
+
+
 def get_run_logger(context: FlowRunContext | TaskRunContext | None = None, **extra: Any) -> Any:
     """The logger of the current flow or task run (``MissingContextError`` outside one)."""
     return run_logger_for(context or get_run_context(), **extra)
@@ -81,7 +91,18 @@ def get_logger(name: str | None = None) -> logging.Logger:
     return logging.getLogger("dockyard" if not name else f"dockyard.{name}")
 
 
-class _RunFormatter(logging.Formatter):
+class _UserTracebacks(logging.Formatter):
+    """A record's traceback starts at the user's code (``engine.tracebacks``)."""
+
+    def formatException(self, ei: Any) -> str:
+        if ei[1] is None:
+            return super().formatException(ei)
+        from dockyard.engine.tracebacks import format_user_exception
+
+        return format_user_exception(ei[1]).rstrip("\n")
+
+
+class _RunFormatter(_UserTracebacks):
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "run_label"):
             record.run_label = record.name
@@ -118,7 +139,7 @@ def show_run_logs(*, plain_loggers: bool = False) -> None:
     root = logging.getLogger()
     if plain_loggers and not root.handlers:
         handler = _Stderr()
-        handler.setFormatter(logging.Formatter(PLAIN_FORMAT, DATE_FORMAT))
+        handler.setFormatter(_UserTracebacks(PLAIN_FORMAT, DATE_FORMAT))
         root.addHandler(handler)
 
 

@@ -16,15 +16,13 @@ import os
 import pickle
 import signal
 import sys
-import traceback
 from typing import Any
 
 from dockyard.core.outcomes import Cancelled, Crashed, Failed, Running, State, state_message
+from dockyard.core.results import encode_result
 from dockyard.core.states import FlowRun, RunState
 from dockyard.execution.leftovers import die_with_parent
 from dockyard.execution.spec import ChildResult, ChildStarted, RunSpec
-
-RESULT_LIMIT = 2000
 
 
 class RunCancelled(BaseException):
@@ -43,13 +41,6 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _on_alarm(signum: int, frame: Any) -> None:
     raise RunTimedOut()
-
-
-def _summary(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = repr(value)
-    return text if len(text) <= RESULT_LIMIT else text[:RESULT_LIMIT] + "…"
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
@@ -165,8 +156,7 @@ def _attempt(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter) -> i
         return _failed(flow, flow_run, spec, report, Failed(message, data=TimeoutError(message)))
     except Exception as exc:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        traceback.print_exc()
-        sys.stderr.flush()
+        _print_traceback(exc)
         return _failed(
             flow, flow_run, spec, report, Failed(f"{type(exc).__name__}: {exc}", data=exc)
         )
@@ -208,7 +198,7 @@ def _finished(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter, sta
         report.result(RunState.CANCELLED, error=state.message or "cancelled by the flow")
         run_hooks(flow, "cancellation", flow_run, state)
         return 0
-    report.result(RunState.COMPLETED, result=_summary(state.data))
+    report.result(RunState.COMPLETED, result=encode_result(state.data))
     run_hooks(flow, "completion", flow_run, state)
     return 0
 
@@ -220,6 +210,15 @@ def _failed(flow: Any, flow_run: FlowRun, spec: RunSpec, report: Reporter, state
     if spec.final_attempt:
         run_hooks(flow, "failure", flow_run, state)
     return 1
+
+
+def _print_traceback(exc: BaseException) -> None:
+    """The traceback from the user's code on (dockyard's frames left out) to stderr, which
+    the serve process shows and stores as the run's output."""
+    from dockyard.engine.tracebacks import format_user_exception
+
+    sys.stderr.write(format_user_exception(exc))
+    sys.stderr.flush()
 
 
 def _kill_own_group() -> None:
@@ -274,8 +273,8 @@ def _main_code() -> int:
         return main()
     except SystemExit as exc:  # the flow called sys.exit(): the process's own exit code
         return exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        _print_traceback(exc)
         return 1
 
 

@@ -107,7 +107,7 @@ class ChildResult:
     retry: bool = False
     """Whether a Failed attempt may be retried (invalid parameters may not)."""
     result: str | None = None
-    """A short repr of the return value of a Completed run."""
+    """A Completed run's return value, as ``core.results.encode_result`` keeps it."""
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "state": self.state.value}

@@ -28,7 +28,7 @@ from dockyard.settings import Settings
 from dockyard.sources.manager import SourceManager
 from dockyard.sources.repository import GitRepository
 
-if TYPE_CHECKING:  # GitPython is imported only when there is a git source
+if TYPE_CHECKING:  # sources.git is imported only when there is a git source
     from dockyard.sources.git import GitSource
 
 logger = logging.getLogger("dockyard")

@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import Trigger
@@ -34,6 +33,7 @@ from dockyard.service.code import CodeSupervisor, SourcePlan
 from dockyard.service.membership import Membership
 from dockyard.service.ops import Operations, ProcessStatus
 from dockyard.service.registry import Registry
+from dockyard.service.retention import Retention
 from dockyard.service.scheduler import Scheduler
 from dockyard.service.supervisor import ActiveRun, RunSupervisor, Verdict, utcnow
 from dockyard.service.throttle import WarningThrottle
@@ -59,18 +59,16 @@ class ServeService:
         *,
         clock: Callable[[], datetime] = utcnow,
         handle_signals: bool = True,
-        out: TextIO | None = None,
         starting_message: bool = True,
         sources: Sequence[SourcePlan] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.handle_signals = handle_signals
-        self.out = out
         self.starting_message = starting_message
         self.plans = list(sources)
         self.status = ProcessStatus()
-        self.metrics = Metrics()
+        self.metrics = Metrics(build_revision=settings.build_revision)
         self.catalog = Catalog(deployments)
         self.throttle = WarningThrottle(logger)
         self.ops = Operations(
@@ -85,6 +83,7 @@ class ServeService:
         self.registry: Registry | None = None
         self.code: CodeSupervisor | None = None
         self.membership: Membership | None = None
+        self.retention: Retention | None = None
         self._last_recovery: datetime | None = None
         self._wake = asyncio.Event()
         self._work_dir: WorkDir | None = None
@@ -155,6 +154,8 @@ class ServeService:
         self._work_dir.clean_stale()
         assert self.membership is not None
         await self.membership.join()
+        assert self.retention is not None
+        self.retention.start()  # prunes old runs now, then hourly, off the tick
         self.status.ready = True
         self._announce(self.store.database)
         await self.code.start(self.registry)
@@ -200,7 +201,7 @@ class ServeService:
         )  # fmt: skip
         self.supervisor = RunSupervisor(
             store, SubprocessExecutor(work_dir), kill_delay=self.settings.kill_delay,
-            on_start=self._run_started, on_done=self._run_done, out=self.out, clock=self.clock,
+            on_start=self._run_started, on_done=self._run_done, clock=self.clock,
             owner=owner, metrics=self.metrics,
             api_url=self.webserver.url, run_tokens=self.run_tokens,
             results_dir=str(results_dir(state_path(self.settings))), throttle=self.throttle,
@@ -216,6 +217,9 @@ class ServeService:
             work_dir=work_dir, clock=self.clock, on_give_up=self.give_up,
         )  # fmt: skip
         self.ops.attach(store, self.supervisor, self.code)
+        self.retention = Retention(
+            store, self.settings, self.metrics, clock=self.clock, throttle=self.throttle
+        )
 
     def _runs_held(self) -> int:
         return len(self.supervisor.active) if self.supervisor is not None else 0
@@ -230,11 +234,7 @@ class ServeService:
             names = ", ".join(self.catalog.names()) or "nothing yet"
             sources = ", ".join(p.repo.safe_url for p in self.plans)
             code = f" (code from {sources})" if sources else ""
-            print(
-                f"dockyard: serving {names}{code}. Stop with Ctrl+C or SIGTERM.",
-                file=self.out,
-                flush=True,
-            )
+            logger.info("serving %s%s. Stop with Ctrl+C or SIGTERM.", names, code)
         logger.info(
             "serving %d deployment(s) from %s (limit %s, pause_on_shutdown=%s)",
             len(self.catalog), path, self.settings.effective_limit or "none",
@@ -308,6 +308,8 @@ class ServeService:
         if self.store is not None and self.supervisor is not None:
             await self._announce_drain()
             await self._drain(self.supervisor)
+        if self.retention is not None:
+            await self.retention.stop()
         if self.membership is not None:
             await self.membership.leave()
         if self.store is not None:
@@ -390,7 +392,7 @@ def run_service(
 
     protect_sources(sources)  # also for serve() from Python: runs must not read secrets
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     check_unique(deployments)
     service = ServeService(
         deployments, settings, starting_message=print_starting_message, sources=sources

@@ -16,16 +16,24 @@ from typing import Any
 from dockyard.core.parameters import check_values, merge_parameters
 from dockyard.core.planning import describe_error
 from dockyard.core.policies import PauseReason, Trigger
-from dockyard.core.records import LogLine, RunRecord, StateEvent, TaskRunRecord
-from dockyard.core.schedules import upcoming
+from dockyard.core.records import (
+    DeploymentRecord,
+    LogLine,
+    ReplicaRecord,
+    RunRecord,
+    StateEvent,
+    TaskRunRecord,
+)
+from dockyard.core.schedules import schedule_from_dict, upcoming
 from dockyard.core.states import RunState
-from dockyard.errors import NotFoundError, StateStoreError
+from dockyard.errors import ConflictError, NotFoundError, ScheduleError, StateStoreError
 from dockyard.metrics import Metrics
 from dockyard.service.catalog import Catalog
 from dockyard.service.code import CodeSupervisor
 from dockyard.service.supervisor import RunSupervisor
 from dockyard.settings import Settings
 from dockyard.store.aio import AsyncStore
+from dockyard.store.replicas import live_deployments, removal_refused, running_refusal
 from dockyard.web import shapes
 from dockyard.web.backend import DeploymentView
 from dockyard.web.schemas import Health, Ready, ReplicaOut, SourceOut
@@ -155,21 +163,38 @@ class Operations:
         await self.readiness()
         return self.metrics.render()
 
+    async def metrics_page(self, accept: str | None) -> tuple[bytes, str]:
+        """``metrics_text`` in the format ``accept`` asks for, with its content type."""
+        await self.readiness()
+        return self.metrics.exposition(accept)
+
     # ── deployments ─────────────────────────────────────────────────────────────────
-    async def deployments(self) -> list[DeploymentView]:
+    async def deployments(self, *, every: bool = False) -> list[DeploymentView]:
+        """The served deployments (here or by a live replica); ``every``: all stored ones."""
         records = await self.store.list_deployments()
-        return [self._view(r) for r in records if r.name in self.catalog]
+        served = await self._served()
+        return [
+            self._view(r, served=r.name in served) for r in records if every or r.name in served
+        ]
 
     async def deployment(self, name: str) -> DeploymentView:
-        self.catalog.get(name)  # 404 for a deployment not served here
+        if self._store is None:
+            self.catalog.get(name)  # 404 for one not served here, even while starting
         record = await self.store.get_deployment(name)
         if record is None:
+            self.catalog.get(name)  # 404 naming what is served here
             raise NotFoundError(f"deployment {name!r} is not registered yet")
         last = await self.store.list_runs(deployment=name, limit=1)
-        return self._view(record, last[0] if last else None)
+        served = name in self.catalog or name in await self._served()
+        return self._view(record, last[0] if last else None, served=served)
 
-    def _view(self, record: Any, last_run: RunRecord | None = None) -> DeploymentView:
-        deployment = self.catalog.get(record.name)
+    def _view(
+        self, record: DeploymentRecord, last_run: RunRecord | None = None, *, served: bool = True
+    ) -> DeploymentView:
+        deployment = self.catalog.find(record.name)
+        if deployment is None:  # served by another replica, or by none any more
+            upcoming = _stored_upcoming(record, self.clock()) if served else []
+            return DeploymentView(None, record, upcoming, last_run, served=served)
         error = self.metrics.failing_deployments().get(record.name)
         times: list[datetime] = []
         if error is None:
@@ -178,6 +203,50 @@ class Operations:
             except Exception as exc:  # the same failure the next tick reports
                 error = describe_error(exc)
         return DeploymentView(deployment, record, times, last_run, error)
+
+    async def _served(self) -> set[str]:
+        """What this process and the live replicas serve."""
+        rows, now, dead = await self._replica_rows()
+        return set(self.catalog.names()) | live_deployments(
+            rows, now, self.store.replica_timeout, dead
+        )
+
+    async def _replica_rows(self) -> tuple[list[ReplicaRecord], datetime, set[str]]:
+        """The other replicas' rows (this one's catalog is newer than its own row), now, and
+        the ids of those known gone despite a fresh heartbeat."""
+        store = self.store
+        me = self._supervisor.owner if self._supervisor is not None else None
+        rows = [r for r in await store.list_replicas() if r.id != me]
+        now = self.clock()
+        fresh = [r for r in rows if r.state(now, store.replica_timeout) == "live"]
+        dead = {r.id for r in fresh if not await store.owner_alive(r.id)}
+        return rows, now, dead
+
+    async def delete_deployment(self, name: str) -> int:
+        """Remove a deployment that no live serve process serves, with its runs."""
+        store = self.store
+        if await store.get_deployment(name) is None:
+            raise await self._unknown(name)
+        if name in self.catalog:
+            raise ConflictError(
+                f"{name} is served by this serve process, which would register it again: "
+                "remove it from its configuration and restart it first"
+            )
+        rows, now, dead = await self._replica_rows()
+        refused = removal_refused(name, rows, now, store.replica_timeout, dead)
+        if refused is not None:
+            raise refused
+        for run in await store.list_runs(deployment=name, states=[RunState.RUNNING], limit=500):
+            if await store.owner_alive(run.owner):
+                raise ConflictError(running_refusal(run))
+        removed = 0
+        while count := await store.delete_runs(name):
+            removed += count
+        return removed + await store.delete_deployment(name)
+
+    async def _unknown(self, name: str) -> NotFoundError:
+        known = ", ".join(r.name for r in await self.store.list_deployments()) or "none"
+        return NotFoundError(f"unknown deployment {name!r}; known: {known}")
 
     def next_fire_times(self, name: str, count: int = NEXT_RUNS) -> list[datetime]:
         return upcoming(self.catalog.get(name).schedules, self.clock(), count)
@@ -233,6 +302,8 @@ class Operations:
         limit: int,
         offset: int,
     ) -> tuple[list[RunRecord], int]:
+        if deployment is not None and await self.store.get_deployment(deployment) is None:
+            raise await self._unknown(deployment)  # not an empty list: say so
         filters: dict[str, Any] = dict(
             deployment=deployment, states=states, since=since, until=until
         )
@@ -275,3 +346,13 @@ class Operations:
 
     def request_shutdown(self) -> None:
         self._request_exit()
+
+
+def _stored_upcoming(record: DeploymentRecord, now: datetime) -> list[datetime]:
+    """The next fire times of a deployment served elsewhere, from its stored schedules (as
+    ``dockyard deployment`` computes them from the database); none if they do not parse."""
+    try:
+        schedules = [schedule_from_dict(s) for s in record.spec.get("schedules") or []]
+    except ScheduleError:
+        return []
+    return upcoming(schedules, now, NEXT_RUNS)

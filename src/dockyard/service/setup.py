@@ -9,11 +9,13 @@ check the revision in a probe, and (``--once``) publish it, then exit 0 or 1.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from dockyard.execution.environment import protect_process
 from dockyard.execution.process import probe
 from dockyard.execution.spec import EntrypointRequest, ProbeRequest, ProbeResult
 from dockyard.service.code import SourcePlan, deployments_of
+from dockyard.service.logfmt import LogFormat, formatter
 from dockyard.settings import Settings, load_settings
 from dockyard.sources.credentials import keep_token_envs
 from dockyard.sources.locations import (
@@ -48,18 +51,37 @@ class Prepared:
     plans: list[SourcePlan] = field(default_factory=list)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """dockyard's own log lines go to stdout, next to the runs' output (docker logs)."""
-    root = logging.getLogger("dockyard")
-    if not any(getattr(h, "_dockyard", False) for h in root.handlers):
+LOGGERS = ("dockyard", "uvicorn", "asyncio", "py.warnings")
+"""The loggers of the serve process (the webserver's, asyncio's and Python's warnings
+included), all written alike."""
+
+
+def configure_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
+    """dockyard's log records and the runs' output lines go to stdout, one line each, in
+    ``fmt`` (``service.logfmt``), next to each other (docker logs). Other libraries'
+    records (warnings and above) too, unless the program serving logs them itself."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        _write_to_stdout(logger, fmt)
+        logger.propagate = False
+        logger.setLevel(level.upper())
+    root = logging.getLogger()
+    if not root.handlers or _our_handler(root) is not None:
+        _write_to_stdout(root, fmt)
+    logging.captureWarnings(True)  # a warning is a record too, not a bare line on stderr
+
+
+def _write_to_stdout(logger: logging.Logger, fmt: LogFormat) -> None:
+    handler = _our_handler(logger)
+    if handler is None:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s dockyard: %(message)s", "%H:%M:%S")
-        )
         handler._dockyard = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-        root.propagate = False
-    root.setLevel(level.upper())
+        logger.addHandler(handler)
+    handler.setFormatter(formatter(fmt))
+
+
+def _our_handler(logger: logging.Logger) -> logging.Handler | None:
+    return next((h for h in logger.handlers if getattr(h, "_dockyard", False)), None)
 
 
 def prepare(flags: dict[str, Any]) -> Prepared:
@@ -144,7 +166,7 @@ def _plan_from_flags(settings: Settings) -> SourcePlan:
     else:
         entry = _entrypoint_request(settings)
         request = ProbeRequest("", (entry,), source_key=repo.name)
-    return SourcePlan(repo, root, settings.pull_interval, request)
+    return SourcePlan(repo, root, settings.source_pull_interval, request)
 
 
 def _from_config_file(flags: dict[str, Any]) -> Prepared:
@@ -168,7 +190,7 @@ def _plan_from_config_source(
     repo = repository_from_config(config.source)
     root = checkout_root(sources_dir(settings), repo)
     request = ProbeRequest("", config=str(config_path), config_base="root", source_key=repo.name)
-    interval = config.source.pull_interval or settings.pull_interval
+    interval = config.source.pull_interval or settings.source_pull_interval
     return SourcePlan(repo, root, interval, request)
 
 
@@ -194,38 +216,75 @@ def plans_for_flows(deployments: Sequence[Deployment], pull_interval: float) -> 
     return plans
 
 
-def check_sources(prepared: Prepared, *, publish: bool) -> int:
-    """Pull each source once and check the revision; print one line each; 0 if all good."""
-    return asyncio.run(_check_sources(prepared, publish=publish))
+def check_sources(prepared: Prepared, *, publish: bool, as_json: bool = False) -> int:
+    """Pull each source once and check the revision; print one line each (``as_json``: one
+    JSON document, ``{"ok": …, "sources": [...]}``); 0 if all good."""
+    return asyncio.run(_check_sources(prepared, publish=publish, as_json=as_json))
 
 
-async def _check_sources(prepared: Prepared, *, publish: bool) -> int:
+async def _check_sources(prepared: Prepared, *, publish: bool, as_json: bool) -> int:
     protect_sources(prepared.plans)  # before the first git call or probe
-    failed = 0
+    checked = []
     with tempfile.TemporaryDirectory(prefix="dockyard-check-") as work:
         for plan in prepared.plans:
-            ok = await _check_one(plan, prepared.settings, Path(work), publish=publish)
-            failed += 0 if ok else 1
-    return 1 if failed else 0
+            result = await _check_one(plan, prepared.settings, Path(work), publish=publish)
+            checked.append(result)
+            if not as_json:
+                print(_check_line(result), flush=True)
+    ok = all(c["ok"] for c in checked)
+    if as_json:
+        print(json.dumps({"ok": ok, "sources": checked}, indent=2), flush=True)
+    return 0 if ok else 1
 
 
-async def _check_one(plan: SourcePlan, settings: Settings, work: Path, *, publish: bool) -> bool:
+async def _check_one(
+    plan: SourcePlan, settings: Settings, work: Path, *, publish: bool
+) -> dict[str, Any]:
+    """What checking one source found: ``url``, ``ok``, ``revision``, ``deployments`` (the
+    specs the revision defines), ``published`` and ``error``."""
     from dockyard.sources.git import GitSource
 
+    found: dict[str, Any] = {"url": plan.repo.safe_url, "ok": False, "revision": None,
+                             "deployments": [], "published": False, "error": None}  # fmt: skip
     source = GitSource(plan.repo, plan.root)
     try:
         result = await asyncio.to_thread(source.sync)
     except DockyardError as exc:
-        print(f"dockyard: error: {exc}", flush=True)
-        return False
+        return {**found, "error": str(exc)}
+    found["revision"] = result.sha
     request = plan.request.at(result.path, result.sha)
     outcome = await probe(request, work_dir=work, limit_seconds=settings.source_check_timeout)
     if not outcome.ok:
-        print(f"dockyard: error: revision {result.sha[:12]} of {plan.repo.safe_url} "
-              f"refused: {outcome.error}", flush=True)  # fmt: skip
-        return False
+        return {**found, "error": f"revision {result.sha[:12]} of {plan.repo.safe_url} "
+                f"refused: {outcome.error}"}  # fmt: skip
     if publish:
         await asyncio.to_thread(source.publish, result.sha)
-    names = ", ".join(outcome.names) or "-"
-    print(f"ok: revision {result.sha[:12]} of {plan.repo.safe_url}: {names}", flush=True)
-    return True
+    now = datetime.now(UTC)
+    made = [check_entry(Deployment.from_spec(d), now) for d in outcome.deployments]
+    return {**found, "ok": True, "deployments": made, "published": publish}
+
+
+CHECK_UPCOMING = 3
+"""How many next fire times ``serve --check`` shows per deployment."""
+
+
+def check_entry(deployment: Deployment, now: datetime) -> dict[str, Any]:
+    """A deployment as ``serve --check --json`` describes it: its stored spec, named as the
+    API names it (``name`` flow/deployment, ``deployment``), with its next fire times."""
+    from dockyard.core.schedules import upcoming
+
+    spec = deployment.spec()
+    times = upcoming(deployment.schedules, now, CHECK_UPCOMING)
+    return {
+        **spec,
+        "name": deployment.full_name,
+        "deployment": deployment.name,
+        "next_runs": [t.astimezone(UTC).isoformat().replace("+00:00", "Z") for t in times],
+    }
+
+
+def _check_line(found: dict[str, Any]) -> str:
+    if not found["ok"]:
+        return f"dockyard: error: {found['error']}"
+    names = ", ".join(d["name"] for d in found["deployments"]) or "-"
+    return f"ok: revision {found['revision'][:12]} of {found['url']}: {names}"

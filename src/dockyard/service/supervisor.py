@@ -11,11 +11,10 @@ import asyncio
 import contextlib
 import logging
 import random
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import ShutdownPolicy, Trigger
@@ -25,6 +24,7 @@ from dockyard.errors import StateStoreError
 from dockyard.execution.process import describe_exit
 from dockyard.execution.spec import Executor, RunHandle, RunOutcome, RunSpec
 from dockyard.metrics import Metrics
+from dockyard.service.logfmt import RUN_OUTPUT_LOGGER, log_end, output_level, run_fields
 from dockyard.service.throttle import WarningThrottle
 from dockyard.store.aio import AsyncStore
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from dockyard.web.auth import RunTokens
 
 logger = logging.getLogger("dockyard")
+output_logger = logging.getLogger(RUN_OUTPUT_LOGGER)
 
 LOG_FLUSH_SECONDS = 0.5
 MAX_BUFFERED_LINES = 50_000
@@ -40,6 +41,7 @@ FINISH_BACKOFF_SECONDS = (0.5, 10.0)
 """First and longest wait between attempts to record a run's end (with jitter)."""
 CRASHED_HOOKS_SECONDS = 30.0
 UNFINISHED_TASK_STATES = frozenset({"Pending", "Running"})
+WAITING_STATES = frozenset({RunState.SCHEDULED, RunState.PENDING})
 
 
 def utcnow() -> datetime:
@@ -102,6 +104,13 @@ def judge(active: ActiveRun, outcome: RunOutcome) -> Verdict:
         return Verdict(RunState.CANCELLED, message, error=message)
     message = describe_exit(outcome.exit_code)
     return Verdict(RunState.CRASHED, message, error=message, retry=True)
+
+
+def _duration(run: RunRecord, active: ActiveRun | None, now: datetime) -> float | None:
+    """How long the attempt this process started ran (None for one it did not run)."""
+    if active is None or active.process is None or run.started_at is None:
+        return None
+    return max((now - run.started_at).total_seconds(), 0.0)
 
 
 def settle_task_runs(
@@ -175,7 +184,6 @@ class RunSupervisor:
         kill_delay: float,
         on_start: Callable[[ActiveRun], None],
         on_done: Callable[[ActiveRun, Verdict, bool], None],
-        out: TextIO | None = None,
         clock: Callable[[], datetime] = utcnow,
         owner: str | None = None,
         metrics: Metrics | None = None,
@@ -197,7 +205,6 @@ class RunSupervisor:
         self.kill_delay = kill_delay
         self.on_start = on_start
         self.on_done = on_done
-        self.out = out or sys.stdout
         self.clock = clock
         self.active: dict[str, ActiveRun] = {}
 
@@ -251,8 +258,8 @@ class RunSupervisor:
             # The child reports its name before the flow prints: known by the first line.
             self._learn_name(active)
             run = active.run
-            self.out.write(f"[{run.deployment} {run.name or run.id[:8]}] {line}\n")
-            self.out.flush()
+            fields = run_fields(run.deployment, run.id, run.name, stream=stream)
+            output_logger.log(output_level(stream, line), "%s", line, extra=fields)
             active.buffer.append((self.clock(), stream, line))
 
         return sink
@@ -407,7 +414,10 @@ class RunSupervisor:
                 f"retry {run.attempt} of {deployment.retries} in {delay:g}s "
                 f"after: {verdict.message}"
             )
-            logger.warning("run %s of %s: %s", run.id[:8], run.deployment, message)
+            logger.warning(
+                "run %s of %s: %s", run.id[:8], run.deployment, message,
+                extra=run_fields(run.deployment, run.id, run.name),
+            )  # fmt: skip
             await self.store.transition(
                 run.id, RunState.SCHEDULED, at=now, message=message, attempt=run.attempt + 1,
                 error=verdict.error, scheduled_at=now + timedelta(seconds=delay),
@@ -417,6 +427,7 @@ class RunSupervisor:
             run.id, verdict.state, at=now, message=verdict.message, ended_at=now,
             error=verdict.error, result=verdict.result,
         )  # fmt: skip
+        log_end(run, verdict.state, verdict.error, _duration(run, active, now))
         if active is not None and active.reschedule and verdict.state is RunState.CANCELLED:
             await self._reschedule(run, deployment, now)
         if verdict.state is RunState.CRASHED and deployment.crashed_hooks:
@@ -487,7 +498,10 @@ class RunSupervisor:
         run = await self.store.get_run(run_id)
         if self.cancel(run.id, reason):
             return run
-        return await self.store.request_cancel(run.id, reason, now=self.clock())
+        after = await self.store.request_cancel(run.id, reason, now=self.clock())
+        if after.state is RunState.CANCELLED and run.state in WAITING_STATES:
+            log_end(after, RunState.CANCELLED, reason, None)
+        return after
 
     def cancel(self, run_id: str, reason: str) -> bool:
         """Ask an active run to stop (SIGTERM, then SIGKILL after the kill delay)."""

@@ -1,7 +1,7 @@
 """Where flow code comes from: git remotes, fetched into per-commit worktrees.
 
-``GitSource`` (and GitPython with it) is imported on first use, so a serve process without
-a git source never loads GitPython.
+``GitSource`` is imported on first use, so a serve process without a git source never
+loads it. git itself runs through ``sources.gitcli``, the one place that starts it.
 """
 
 from __future__ import annotations

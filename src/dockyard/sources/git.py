@@ -9,9 +9,10 @@ Layout under ``root`` (the shape of kubernetes/git-sync v4)::
     root/gitconfig         private GIT_CONFIG_GLOBAL; the user's ~/.gitconfig is never read
     root/askpass.sh        answers git's credential prompts (the password from a pipe)
 
-GitPython is used only in this module. Every method blocks; the service calls them
-in a worker thread. ``sync`` is idempotent: whatever a killed or failed attempt left
-behind, the next one repairs it (git-sync #105, #411).
+git runs through ``sources.gitcli`` (its own process group, killed at the sync's
+deadline). Every method blocks; the service calls them in a worker thread. ``sync`` is
+idempotent: whatever a killed or failed attempt left behind, the next one repairs it
+(git-sync #105, #411).
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
 from dockyard.errors import DockyardError
 from dockyard.sources import credentials as creds
 from dockyard.sources.errors import GitErrorKind, GitSyncError
+from dockyard.sources.gitcli import GitCommandError, run_git
 from dockyard.sources.repository import GitRepository
 
 __all__ = [
@@ -228,24 +228,27 @@ class GitSource:
     def _git(self, *args: str, op: str = "fetch", cwd: Path | None = None) -> str:
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            detail = f"Timeout: the command did not complete in {self.timeout_seconds:g} secs"
-            raise self._error(op, detail)
-        runner = git.Git(str(cwd or self._repo_dir))
+            raise self._error(op, self._timeout_detail())
         # The token reaches git through a pipe only this command inherits (see credentials).
         password = creds.password_pipe(self._token) if self._token else None
         env = {**self._env, **creds.child_env(self.repo.credentials, password)}
         fds = () if password is None else (password,)
         try:
-            out = runner.execute(
-                ["git", *args], env=env, kill_after_timeout=remaining, pass_fds=fds
+            return run_git(
+                args,
+                cwd=cwd or self._repo_dir,
+                env=env,
+                timeout_seconds=remaining,
+                pass_fds=fds,
             )
-        except git.GitCommandError as exc:
-            detail = _text(exc.stderr) or _text(exc.stdout) or f"exit status {exc.status}"
-            raise self._error(op, detail) from None
+        except GitCommandError as exc:
+            raise self._error(op, self._timeout_detail() if exc.timed_out else exc.detail) from None
         finally:
             if password is not None:
                 os.close(password)
-        return str(out).strip()
+
+    def _timeout_detail(self) -> str:
+        return f"Timeout: the command did not complete in {self.timeout_seconds:g} secs"
 
     def _error(self, op: str, detail: str) -> GitSyncError:
         return GitSyncError(
@@ -376,11 +379,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    text = str(value or "").strip()
-    # GitPython wraps stderr as "\n  stderr: '…'"; keep only git's words.
-    return text.removeprefix("stderr: '").removesuffix("'") if text.startswith("stderr:") else text

@@ -39,9 +39,9 @@ def repository_from_settings(settings: Settings) -> GitRepository:
     )
     return GitRepository(
         settings.source or "",
-        branch=settings.branch,
-        tag=settings.tag,
-        commit_sha=settings.commit,
+        branch=settings.source_branch,
+        tag=settings.source_tag,
+        commit_sha=settings.source_commit,
         credentials=credentials,
         include_submodules=settings.source_submodules,
     )

@@ -185,6 +185,19 @@ class AsyncStore:
     ) -> list[RunRecord]:
         return await self._call(self.store.runs_in_states, list(states), light=light)
 
+    async def prune_runs(
+        self, *, created_before: datetime | None, keep: int | None, limit: int = 200
+    ) -> int:
+        return await self._call(
+            self.store.prune_runs, created_before=created_before, keep=keep, limit=limit
+        )
+
+    async def delete_runs(self, deployment: str, *, limit: int = 200) -> int:
+        return await self._call(self.store.delete_runs, deployment, limit=limit)
+
+    async def delete_deployment(self, name: str) -> int:
+        return await self._call(self.store.delete_deployment, name)
+
     async def append_logs(self, run_id: str, lines: Sequence[tuple[datetime, str, str]]) -> None:
         await self._call(self.store.append_logs, run_id, lines)
 

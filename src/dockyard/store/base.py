@@ -171,6 +171,25 @@ class StateStore(Protocol):
         """The run's task runs, in the order they started (those never started last)."""
         ...
 
+    def prune_runs(
+        self, *, created_before: datetime | None, keep: int | None, limit: int = 200
+    ) -> int:
+        """Delete up to ``limit`` finished runs created before ``created_before`` or beyond
+        the newest ``keep`` finished runs of their deployment, with their logs, state
+        history, task runs and slots, in one short transaction; how many went. Call again
+        until it returns 0. Never touches a run that is not finished; safe while other
+        processes prune the same database."""
+        ...
+
+    def delete_runs(self, deployment: str, *, limit: int = 200) -> int:
+        """Delete up to ``limit`` runs of the deployment (any state) with what belongs to
+        them, in one short transaction; how many went."""
+        ...
+
+    def delete_deployment(self, name: str) -> int:
+        """Delete the deployment and its remaining runs; how many runs went with it."""
+        ...
+
     def runs_in_states(self, states: Iterable[RunState], *, light: bool = False) -> list[RunRecord]:
         """Runs in these states, oldest scheduled first; ``light`` leaves out parameters,
         result, error and state message (``{}`` / None)."""

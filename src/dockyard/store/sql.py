@@ -36,7 +36,7 @@ from dockyard.core.records import (
 )
 from dockyard.core.states import RunState, can_transition
 from dockyard.errors import DatabaseUnavailable, NotFoundError, StateStoreError, UsageError
-from dockyard.store import migrations, queue
+from dockyard.store import migrations, pruning, queue
 from dockyard.store.base import Listening
 from dockyard.store.leases import FileLeases
 from dockyard.store.replicas import mark_left, prune_replicas, select_replicas, upsert_replica
@@ -552,6 +552,40 @@ class SqlStateStore:
             if not light:
                 return [RunRecord.from_row(row) for row in rows]
             return [RunRecord.from_row({**left_out, **row}) for row in rows]
+
+    # -- removing runs (retention, deployment rm) --------------------------------------------
+
+    def prune_runs(
+        self,
+        *,
+        created_before: datetime | None,
+        keep: int | None,
+        limit: int = pruning.BATCH_RUNS,
+    ) -> int:
+        """Delete one batch of finished runs (with their logs, history, task runs and slot)
+        created before ``created_before`` or beyond the newest ``keep`` finished runs of
+        their deployment; how many went (call again until 0). Unfinished runs stay."""
+        with self._tx(write=True) as conn:
+            ids = pruning.retention_batch(
+                conn, created_before=created_before, keep=keep, limit=limit
+            )
+            return pruning.delete_runs(conn, ids)
+
+    def delete_runs(self, deployment: str, *, limit: int = pruning.BATCH_RUNS) -> int:
+        """Delete one batch of the deployment's runs, in any state; how many went."""
+        with self._tx(write=True) as conn:
+            require_deployment(conn, deployment)
+            return pruning.delete_runs(conn, pruning.deployment_batch(conn, deployment, limit))
+
+    def delete_deployment(self, name: str) -> int:
+        """Delete the deployment and the runs it still has, in one transaction (call
+        ``delete_runs`` until 0 first to keep it short); how many runs went with it."""
+        with self._tx(write=True) as conn:
+            require_deployment(conn, name)
+            ids = conn.execute(sa.select(runs.c.id).where(runs.c.deployment == name)).scalars()
+            removed = pruning.delete_runs(conn, list(ids))
+            conn.execute(deployments.delete().where(deployments.c.name == name))
+            return removed
 
     # -- the shared queue -------------------------------------------------------------------
 

@@ -8,22 +8,22 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from dockyard.core.names import MAX_NAME_LENGTH
 from dockyard.core.parameters import MAX_PARAMETER_BYTES, check_values, scrub_text
 from dockyard.core.records import RunRecord
-from dockyard.core.states import RunState, parse_state
-from dockyard.errors import ParameterError, UsageError
+from dockyard.errors import ParameterError
 from dockyard.web import views
-from dockyard.web.auth import TokenGuard
+from dockyard.web.auth import BEARER, TokenGuard
 from dockyard.web.backend import Backend
 from dockyard.web.schemas import (
     Accepted,
     CreateRun,
     DeploymentDetail,
+    DeploymentRemoved,
     DeploymentSummary,
     Logs,
     Problem,
@@ -32,6 +32,7 @@ from dockyard.web.schemas import (
     RunList,
     RunSummary,
     SourceOut,
+    StateFilter,
     UpdateRun,
 )
 from dockyard.web.webhook import Duplicate, WebhookAuth
@@ -39,20 +40,33 @@ from dockyard.web.webhook import Duplicate, WebhookAuth
 FOLLOW_POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 NAME = Annotated[str, Path(min_length=1, max_length=MAX_NAME_LENGTH)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem},
-    404: {"model": Problem},
-    421: {"model": Problem, "description": "Host is not a name this server answers to"},
-    422: {"model": Problem},
-    503: {"model": Problem},
+Responses = dict[int | str, dict[str, Any]]
+ERROR_CAUSES = {
+    400: "A body that is not valid JSON, or a run id prefix that matches several runs",
+    401: "A token is configured and the request has none or a wrong one (or a flow run's "
+    "token after its run ended, or a webhook signature that does not match)",
+    403: "A cross-origin request; no token configured on a server beyond loopback; or a flow "
+    "run's token calling what only the API token may",
+    404: "No such deployment or run",
+    409: "A deployment that a live serve process serves, or with a run that is running",
+    413: "Request body larger than DOCKYARD_MAX_REQUEST_BYTES",
+    415: "A body that is not JSON, without a bearer token, on a server without a token",
+    421: "Host is not a name this server answers to (DOCKYARD_ALLOWED_HOSTS)",
+    422: "Invalid path, query or body; ``errors`` names each field",
+    503: "The process is starting, or the state store (or the API token file) cannot be read",
 }
-MUTATING: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    401: {"model": Problem},
-    403: {"model": Problem},
-    413: {"model": Problem, "description": "Request body too large"},
-    415: {"model": Problem, "description": "A body that is not JSON, without a bearer token"},
-}
+"""What each error status of the API means; every route declares those it can answer."""
+
+
+def errors(*codes: int) -> Responses:
+    """OpenAPI ``responses`` for these error statuses, each a ``Problem``."""
+    return {code: {"model": Problem, "description": ERROR_CAUSES[code]} for code in codes}
+
+
+READ = errors(421, 503)
+MUTATING = errors(401, 403, 413, 415, 421, 503)
+"""Any mutating call: refused by the token guard, the browser guard or the body limit."""
+RUN_READ = {**READ, **errors(400, 404, 422)}
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -63,29 +77,60 @@ def build_router(
     *,
     max_parameter_bytes: int = MAX_PARAMETER_BYTES,
 ) -> APIRouter:
-    router = APIRouter(responses=ERRORS)
-    protected = [Depends(guard)]
-
-    @router.get("/deployments", response_model=list[DeploymentSummary], tags=["deployments"])
-    async def list_deployments() -> Any:
-        """Every deployment this process serves."""
-        return [views.deployment_summary(view) for view in await backend.deployments()]
+    router = APIRouter()
+    protected = [Security(BEARER), Depends(guard)]
 
     @router.get(
-        "/deployments/{flow}/{deployment}", response_model=DeploymentDetail, tags=["deployments"]
+        "/deployments",
+        response_model=list[DeploymentSummary],
+        responses=READ,
+        tags=["deployments"],
+    )
+    async def list_deployments(
+        every: Annotated[
+            bool,
+            Query(
+                alias="all",
+                description="Also the deployments no live serve process serves (``served`` "
+                "is false).",
+            ),
+        ] = False,
+    ) -> Any:
+        """The deployments this process, or another live replica, serves."""
+        found = await backend.deployments(every=every)
+        return [views.deployment_summary(view) for view in found]
+
+    @router.get(
+        "/deployments/{flow}/{deployment}",
+        response_model=DeploymentDetail,
+        responses={**READ, **errors(404, 422)},
+        tags=["deployments"],
     )
     async def get_deployment(flow: NAME, deployment: NAME) -> Any:
         """One deployment: schedules, next 5 fire times, defaults, parameter schema, last run."""
         return views.deployment_detail(await backend.deployment(f"{flow}/{deployment}"))
 
+    @router.delete(
+        "/deployments/{flow}/{deployment}",
+        response_model=DeploymentRemoved,
+        dependencies=protected,
+        responses={**MUTATING, **errors(404, 409, 422)},
+        tags=["deployments"],
+    )
+    async def delete_deployment(flow: NAME, deployment: NAME) -> Any:
+        """Remove a deployment no serve process serves any more, with its runs, their logs
+        and task runs (409 while a live serve process serves it: it would come back)."""
+        name = f"{flow}/{deployment}"
+        return DeploymentRemoved(name=name, runs=await backend.delete_deployment(name))
+
     @router.post(
         "/deployments/{flow}/{deployment}/pause",
         response_model=DeploymentSummary,
         dependencies=protected,
-        responses=MUTATING,
+        responses={**MUTATING, **errors(404, 422)},
         tags=["deployments"],
     )
-    async def pause(flow: NAME, deployment: NAME) -> Any:
+    async def pause_deployment(flow: NAME, deployment: NAME) -> Any:
         """Pause the schedules (persisted; stays paused across restarts until resumed)."""
         await backend.set_paused(f"{flow}/{deployment}", True)
         return views.deployment_detail(await backend.deployment(f"{flow}/{deployment}"))
@@ -94,10 +139,10 @@ def build_router(
         "/deployments/{flow}/{deployment}/resume",
         response_model=DeploymentSummary,
         dependencies=protected,
-        responses=MUTATING,
+        responses={**MUTATING, **errors(404, 422)},
         tags=["deployments"],
     )
-    async def resume(flow: NAME, deployment: NAME) -> Any:
+    async def resume_deployment(flow: NAME, deployment: NAME) -> Any:
         """Resume the schedules."""
         await backend.set_paused(f"{flow}/{deployment}", False)
         return views.deployment_detail(await backend.deployment(f"{flow}/{deployment}"))
@@ -107,10 +152,10 @@ def build_router(
         response_model=RunDetail,
         status_code=201,
         dependencies=protected,
-        responses=MUTATING,
+        responses={**MUTATING, **errors(404, 422)},
         tags=["runs"],
     )
-    async def create_run(flow: NAME, deployment: NAME, body: CreateRun | None = None) -> Any:
+    async def trigger_run(flow: NAME, deployment: NAME, body: CreateRun | None = None) -> Any:
         """Start an ad-hoc run; parameters merge over the deployment's defaults, and its tags
         are the deployment's plus ``tags``."""
         body = body or CreateRun()
@@ -124,24 +169,29 @@ def build_router(
 
 
 def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> None:
-    @router.get("/runs", response_model=RunList, tags=["runs"])
+    @router.get(
+        "/runs", response_model=RunList, responses={**READ, **errors(404, 422)}, tags=["runs"]
+    )
     async def list_runs(
         deployment: Annotated[str | None, Query(max_length=2 * MAX_NAME_LENGTH + 1)] = None,
-        state: Annotated[list[str] | None, Query()] = None,
+        state: Annotated[
+            list[StateFilter] | None, Query(description="Any of these states (any case).")
+        ] = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Any:
-        """Runs, newest first, filtered by deployment, state and creation time."""
+        """Runs, newest first, filtered by deployment (404 for an unknown one), state and
+        creation time."""
         runs, total = await backend.list_runs(
-            deployment=deployment, states=_states(state), since=_utc("since", since),
+            deployment=deployment, states=state or None, since=_utc("since", since),
             until=_utc("until", until), limit=limit, offset=offset,
         )  # fmt: skip
         return _answerable(RunList(runs=[views.run_summary(r) for r in runs], total=total,
                                    limit=limit, offset=offset))  # fmt: skip
 
-    @router.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
+    @router.get("/runs/{run_id}", response_model=RunDetail, responses=RUN_READ, tags=["runs"])
     async def get_run(run_id: NAME) -> Any:
         """One run with its state history, task runs, tags, parameters, error and result."""
         return await _run_detail(backend, await backend.get_run(run_id))
@@ -150,7 +200,7 @@ def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> No
         "/runs/{run_id}",
         response_model=RunDetail,
         dependencies=protected,
-        responses=MUTATING,
+        responses={**MUTATING, **errors(400, 404, 422)},
         tags=["runs"],
     )
     async def update_run(run_id: NAME, body: UpdateRun) -> Any:
@@ -164,9 +214,17 @@ def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> No
         "/runs/{run_id}/logs",
         response_model=Logs,
         tags=["runs"],
-        responses={200: {"content": {"application/x-ndjson": {}}}},
+        responses={
+            **RUN_READ,
+            200: {
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "description": "The stored lines; with ``follow=true`` one JSON object per "
+                'line: a stored line, ``{"keepalive": true}`` or, last, '
+                '``{"end": true, "state": ...}``.',
+            },
+        },
     )
-    async def get_logs(
+    async def get_run_logs(
         run_id: NAME,
         tail: Annotated[int | None, Query(ge=1, le=100_000)] = None,
         follow: bool = False,
@@ -183,7 +241,7 @@ def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> No
         response_model=RunSummary,
         status_code=202,
         dependencies=protected,
-        responses=MUTATING,
+        responses={**MUTATING, **errors(400, 404, 422)},
         tags=["runs"],
     )
     async def cancel_run(run_id: NAME) -> Any:
@@ -195,15 +253,15 @@ def _run_routes(router: APIRouter, backend: Backend, protected: list[Any]) -> No
 def _process_routes(
     router: APIRouter, backend: Backend, guard: TokenGuard, webhook_secret: str | None
 ) -> None:
-    protected = [Depends(guard)]
+    protected = [Security(BEARER), Depends(guard)]
     webhook = WebhookAuth(webhook_secret)
 
-    @router.get("/sources", response_model=list[SourceOut], tags=["sources"])
+    @router.get("/sources", response_model=list[SourceOut], responses=errors(421), tags=["sources"])
     async def list_sources() -> Any:
         """Git sources: current revision, last pull, last error (credentials never shown)."""
         return backend.sources()
 
-    @router.get("/replicas", response_model=list[ReplicaOut], tags=["process"])
+    @router.get("/replicas", response_model=list[ReplicaOut], responses=READ, tags=["process"])
     async def list_replicas() -> Any:
         """The serve processes sharing this one's database: live, lost or stopped (those
         gone for a day are forgotten)."""
@@ -213,6 +271,7 @@ def _process_routes(
         "/sources/sync",
         response_model=Accepted,
         status_code=202,
+        dependencies=[Security(BEARER)],  # or a webhook signature (X-Hub-Signature-256)
         responses={**MUTATING, 200: {"model": Duplicate, "description": "Seen before"}},
         tags=["sources"],
     )
@@ -272,16 +331,6 @@ async def _follow(backend: Backend, run_id: str, tail: int | None) -> AsyncItera
         if not done:
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
         lines = await backend.run_logs(run_id, after_seq=last)
-
-
-def _states(values: list[str] | None) -> list[RunState] | None:
-    """``?state=failed&state=Completed`` (any case); an unknown name is a 422 on ``state``."""
-    if not values:
-        return None
-    try:
-        return [parse_state(v) for v in values]
-    except UsageError as exc:
-        raise _query_error("state", str(exc), "enum") from None
 
 
 def _utc(field: str, value: datetime | None) -> datetime | None:

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 from fastapi import HTTPException, Request, status
+from fastapi.security import HTTPBearer
 
 RUN_TOKEN_PREFIX = "dyrun_"
 """Run tokens start with this, so a stale one is told apart from a wrong API token."""
@@ -31,6 +32,13 @@ RUN_TOKEN_ROUTES = frozenset({("POST", "/deployments/{}/{}/runs"), ("PATCH", "/r
 OWN_RUN_ROUTES = frozenset({("POST", "/runs/{}/cancel")})
 """Routes a run's token may call for its own run only."""
 READABLE = ("/deployments", "/runs")
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="The API token (DOCKYARD_API_TOKEN), or a flow run's own token. A server "
+    "without a token takes mutating calls from loopback callers only.",
+    auto_error=False,  # declares the scheme; TokenGuard decides
+)
+"""The security scheme the OpenAPI document declares on the mutating routes."""
 _PARAMETER = re.compile(r"\{[^}]*\}")
 
 

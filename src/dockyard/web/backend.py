@@ -19,14 +19,17 @@ from dockyard.web.schemas import Health, Ready, ReplicaOut, SourceOut
 
 @dataclass(frozen=True)
 class DeploymentView:
-    """A served deployment with its stored state, next slots and latest run."""
+    """A deployment with its stored state, next slots and latest run."""
 
-    deployment: Deployment
+    deployment: Deployment | None
+    """As this process serves it; None for one it does not serve (its stored spec is shown)."""
     record: DeploymentRecord
     next_runs: Sequence[datetime]
     last_run: RunRecord | None = None
     error: str | None = None
     """Why its schedules fail (it is not being scheduled), or None."""
+    served: bool = True
+    """Whether a live serve process (this one or another replica) serves it."""
 
 
 class Backend(Protocol):
@@ -40,11 +43,19 @@ class Backend(Protocol):
 
     async def readiness(self) -> Ready: ...
 
-    async def metrics_text(self) -> bytes:
-        """The Prometheus text page (readiness evaluated first, for ``dockyard_ready``)."""
+    async def metrics_page(self, accept: str | None) -> tuple[bytes, str]:
+        """The Prometheus page in the format the ``Accept`` header asks for, and its content
+        type (readiness evaluated first, for ``dockyard_ready``)."""
         ...
 
-    async def deployments(self) -> list[DeploymentView]: ...
+    async def deployments(self, *, every: bool = False) -> list[DeploymentView]:
+        """The served deployments; ``every``: also those no serve process serves any more."""
+        ...
+
+    async def delete_deployment(self, name: str) -> int:
+        """Remove a deployment no live serve process serves, with its runs; how many runs
+        went. ``ConflictError`` (409) while one serves it or one of its runs is running."""
+        ...
 
     async def deployment(self, name: str) -> DeploymentView: ...
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic_core import to_jsonable_python
 from starlette.types import Receive, Scope, Send
 
 from dockyard.core.parameters import scrub_text
-from dockyard.web.schemas import Problem
 
 
 def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
-    """``{"detail": ..., "errors": [{"loc", "msg", "type"}]}`` with ``status``.
+    """``{"detail": ..., "errors": [{"loc", "msg", "type"}]}`` with ``status`` (the
+    ``schemas.Problem`` shape).
 
     Messages may quote what the client sent, so lone surrogates are replaced: an error
     answer must never fail to encode (that would turn a 4xx into a 500).
     """
-    body = Problem(detail=detail, errors=errors or []).model_dump(mode="json")
+    body = to_jsonable_python({"detail": detail, "errors": errors or []}, fallback=str)
     return JSONResponse(scrub_text(body), status_code=status)
 
 

@@ -6,7 +6,17 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+)
+
+from dockyard.core.states import RunState
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
@@ -33,11 +43,36 @@ Tags = Annotated[
 ]
 
 
+def _state_name(value: Any) -> Any:
+    """A run state's name in any case (``failed``) as its ``RunState`` value (``Failed``)."""
+    if isinstance(value, str):
+        for state in RunState:
+            if state.value.lower() == value.strip().lower():
+                return state.value
+    return value
+
+
+StateFilter = Annotated[RunState, BeforeValidator(_state_name)]
+"""A run state in a query: one of the ``RunState`` values, in any case."""
+
+
+class FieldError(BaseModel):
+    """One thing wrong with the request, and where."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int] = Field(
+        description="Where: 'body', 'query', 'path' or 'header', then the field's path."
+    )
+    msg: str
+    type: str
+
+
 class Problem(BaseModel):
     """An error: a message a person can act on, with field-level errors when relevant."""
 
     detail: str
-    errors: list[dict[str, Any]] = Field(default_factory=list)
+    errors: list[FieldError] = Field(default_factory=list)
 
 
 class Health(BaseModel):
@@ -62,7 +97,7 @@ class RunSummary(BaseModel):
     id: str
     deployment: str
     name: str | None
-    state: str
+    state: RunState
     state_message: str | None
     trigger: str
     attempt: int
@@ -75,7 +110,7 @@ class RunSummary(BaseModel):
 
 
 class StateEventOut(BaseModel):
-    state: str
+    state: RunState
     at: datetime
     message: str | None
 
@@ -100,7 +135,17 @@ class RunDetail(RunSummary):
     parameters: dict[str, Any]
     retries: int
     error: str | None
-    result: str | None
+    result: JsonValue = Field(
+        default=None,
+        description="A Completed run's return value as JSON (tuples as arrays, keys as "
+        "strings), or null: it returned None, has not completed, or its value is not "
+        "JSON-able or larger than 64 KiB as JSON (then ``result_repr`` holds its repr).",
+    )
+    result_repr: str | None = Field(
+        default=None,
+        description="Python's repr of a return value ``result`` cannot hold (cut after 2000 "
+        "characters), else null.",
+    )
     code_revision: str | None
     replica: str | None = Field(
         default=None, description="The replica (serve process) that ran its current attempt."
@@ -108,8 +153,11 @@ class RunDetail(RunSummary):
     dockyard_version: str | None = Field(
         default=None, description="The dockyard version of that replica."
     )
-    log_lines: int
-    log_truncated: int
+    log_lines: int = Field(description="Output lines stored.")
+    log_truncated: bool = Field(
+        description="Whether output was dropped past the limit (DOCKYARD_MAX_LOG_LINES)."
+    )
+    log_lines_dropped: int = Field(description="How many output lines were dropped.")
     history: list[StateEventOut]
     task_runs: list[TaskRunOut] = Field(description="Its task runs, in the order they started.")
 
@@ -139,6 +187,11 @@ class DeploymentSummary(BaseModel):
     error: str | None = Field(
         default=None, description="Why its schedules fail (it is not being scheduled), or null."
     )
+    served: bool = Field(
+        default=True,
+        description="Whether a live serve process serves it (while none runs: whether the last "
+        "one did). One no longer served has no next run; ``?all=true`` lists those too.",
+    )
 
 
 class DeploymentDetail(DeploymentSummary):
@@ -150,6 +203,13 @@ class DeploymentDetail(DeploymentSummary):
     overlap: str
     catchup: str
     last_run: RunSummary | None
+
+
+class DeploymentRemoved(BaseModel):
+    """What ``DELETE /api/deployments/{flow}/{deployment}`` removed."""
+
+    name: str
+    runs: int = Field(description="How many of its runs went with it (with their logs).")
 
 
 class CreateRun(BaseModel):

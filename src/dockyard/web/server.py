@@ -46,6 +46,7 @@ def make_server(app: object, *, log_level: str = "warning") -> EmbeddedServer:
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         log_level=log_level,
+        log_config=None,  # its records go to dockyard's handler, in dockyard's format
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=3,

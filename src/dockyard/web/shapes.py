@@ -25,6 +25,7 @@ from dockyard.core.records import (
     StateEvent,
     TaskRunRecord,
 )
+from dockyard.core.results import decode_result
 from dockyard.web.schemas import (
     DeploymentDetail,
     DeploymentSummary,
@@ -99,17 +100,20 @@ def run_detail(
 ) -> RunDetail:
     """A run as ``GET /api/runs/{id}`` shows it; ``history`` oldest first, ``task_runs`` in
     the order they started."""
+    result, result_repr = decode_result(run.result)
     return RunDetail(
         **run_summary(run).model_dump(),
         parameters=run.parameters,
         retries=run.retries,
         error=run.error,
-        result=run.result,
+        result=result,
+        result_repr=result_repr,
         code_revision=run.code_revision,
         replica=run.owner,
         dockyard_version=run.dockyard_version,
         log_lines=run.log_lines,
-        log_truncated=run.log_truncated,
+        log_truncated=run.log_truncated > 0,
+        log_lines_dropped=run.log_truncated,
         history=[state_event(e) for e in history],
         task_runs=[task_run(t) for t in task_runs],
     )
@@ -145,14 +149,17 @@ def deployment_summary(
     spec: Mapping[str, Any] | None = None,
     *,
     error: str | None = None,
+    served: bool = True,
 ) -> DeploymentSummary:
     """A deployment as ``GET /api/deployments`` lists it.
 
     ``upcoming``: its next fire times, earliest first (only the first is used); a paused
     deployment has no ``next_run``. ``spec``: the served deployment's ``spec()``, by
     default the one the store kept. ``error``: why its schedules fail (serve process only).
+    ``served``: whether a serve process serves it (one that is not has no ``next_run``).
     """
-    return DeploymentSummary(**_summary_fields(record, upcoming, _spec(record, spec), error))
+    fields = _summary_fields(record, upcoming, _spec(record, spec), error, served)
+    return DeploymentSummary(**fields)
 
 
 def deployment_detail(
@@ -162,6 +169,7 @@ def deployment_detail(
     spec: Mapping[str, Any] | None = None,
     *,
     error: str | None = None,
+    served: bool = True,
 ) -> DeploymentDetail:
     """A deployment as ``GET /api/deployments/{flow}/{deployment}`` shows it.
 
@@ -171,7 +179,7 @@ def deployment_detail(
     """
     values = _spec(record, spec)
     return DeploymentDetail(
-        **_summary_fields(record, upcoming, values, error),
+        **_summary_fields(record, upcoming, values, error, served),
         entrypoint=values.get("entrypoint") or "",
         parameters=dict(values.get("parameters") or {}),
         parameter_schema=dict(values.get("parameter_schema") or {}),
@@ -207,6 +215,7 @@ def _summary_fields(
     upcoming: Sequence[datetime],
     spec: Mapping[str, Any],
     error: str | None,
+    served: bool = True,
 ) -> dict[str, Any]:
     return {
         "name": record.name,
@@ -218,6 +227,7 @@ def _summary_fields(
         "tags": list(spec.get("tags") or []),
         "description": spec.get("description"),
         "version": spec.get("version"),
-        "next_run": None if record.paused or not upcoming else upcoming[0],
+        "next_run": None if record.paused or not served or not upcoming else upcoming[0],
         "error": error,
+        "served": served,
     }
