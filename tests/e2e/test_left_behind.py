@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dockyard.core.results import decode_result
 from dockyard.core.states import RunState
 from dockyard.store import open_store
 from tests.helpers import (
@@ -243,7 +244,9 @@ def test_a_run_that_completed_just_before_a_kill_9_is_recorded_completed_not_run
     assert [r.state for r in served.runs()] == [RunState.RUNNING]
     with serve_process(args, project, state=served.state_path, name="again") as again:
         done = wait_for(lambda: again.completed(), what="the run recorded Completed")
-        assert [(r.id, r.attempt, r.result) for r in done] == [(run.id, 1, "1.0")]
+        assert [(r.id, r.attempt, decode_result(r.result)) for r in done] == [
+            (run.id, 1, (1.0, None))  # the return value, kept as JSON
+        ]
         assert "it ended Completed before its serve process stopped" in again.output()
         again.signal(signal.SIGTERM)
         assert again.wait_exit() == 0
