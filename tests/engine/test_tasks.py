@@ -211,6 +211,7 @@ def test_an_upstream_failure_leaves_the_downstream_not_ready_unless_allowed():
         bad = fails.submit()
         blocked = downstream.submit(bad)
         allowed = downstream.submit(allow_failure(bad))
+        blocked.wait()  # its state is final only once the upstream failed
         return blocked.state, allowed.result()
 
     blocked, allowed = pipeline()
