@@ -335,7 +335,7 @@ class _Origin:
         """The one place a duration comes from, with its value: ``--shutdown-grace (10s)``,
         ``DOCKYARD_HEARTBEAT (5s, the default)``, ``kill_delay in dockyard.yaml, line 2 (3s)``.
         """
-        env = f"DOCKYARD_{field.upper()}"
+        env = env_name(field)
         if field in self.flags:
             return f"{flag_name(field)} ({value:g}s)"
         if env in self.env:

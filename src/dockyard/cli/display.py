@@ -259,12 +259,13 @@ def stream_item(item: Item, *, as_json: bool) -> None:
 def check_report(deployments: Sequence[Any]) -> None:
     """What ``dockyard serve --check`` prints: deployments and their next fire times."""
     from dockyard.core.schedules import upcoming
+    from dockyard.service.setup import CHECK_UPCOMING
 
     now = datetime.now(UTC)
     for d in deployments:
         _say(f"{d.full_name}  ({d.entrypoint})")
         _say(f"  schedules: {_schedules(d.spec())}")
-        times = [_when(t) for t in upcoming(d.schedules, now, 3)]
+        times = [_when(t) for t in upcoming(d.schedules, now, CHECK_UPCOMING)]
         _say(f"  next runs (UTC): {', '.join(times) or '-'}")
         if d.parameters:
             _say(f"  parameters: {json.dumps(dict(d.parameters), default=str)}")

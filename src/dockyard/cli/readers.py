@@ -30,10 +30,9 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel
 
-from dockyard.core.records import PAUSED_BY_USER, DeploymentRecord, ReplicaRecord
+from dockyard.core.records import PAUSED_BY_USER, DeploymentRecord
 from dockyard.core.schedules import upcoming
 from dockyard.errors import (
-    ConflictError,
     NotFoundError,
     ScheduleError,
     StateStoreError,
@@ -168,17 +167,12 @@ class LocalReader:
         )
 
     def remove_deployment(self, name: str) -> Item:
-        from dockyard.core.states import RunState
-        from dockyard.store.replicas import removal_refused, running_refusal
+        from dockyard.store.serving import removal_refusal
 
         self._record(name)
-        rows, now, dead = self._replica_rows()
-        refused = removal_refused(name, rows, now, self.store.replica_timeout, dead)
+        refused = removal_refusal(self.store, name, self.now())
         if refused is not None:
             raise refused
-        for run in self.store.list_runs(deployment=name, states=[RunState.RUNNING], limit=500):
-            if self.store.owner_alive(run.owner):
-                raise ConflictError(running_refusal(run))
         removed = 0
         while count := self.store.delete_runs(name):
             removed += count
@@ -233,19 +227,12 @@ class LocalReader:
         return record
 
     def _served(self) -> set[str] | None:
-        """What counts as served (``store.replicas.served_deployments``)."""
-        from dockyard.store.replicas import served_deployments
+        """What counts as served (``store.serving.served_deployments``)."""
+        from dockyard.store.serving import replica_rows, served_deployments
 
-        rows, now, dead = self._replica_rows()
+        now = self.now()
+        rows, dead = replica_rows(self.store, now)
         return served_deployments(rows, now, self.store.replica_timeout, dead)
-
-    def _replica_rows(self) -> tuple[list[ReplicaRecord], datetime, set[str]]:
-        """The replicas' rows, now, and the ids of those known gone despite a fresh
-        heartbeat (a killed process's lease on a local file)."""
-        rows = self.store.list_replicas()
-        now, timeout = self.now(), self.store.replica_timeout
-        fresh = [r for r in rows if r.state(now, timeout) == "live"]
-        return rows, now, {r.id for r in fresh if not self.store.owner_alive(r.id)}
 
     def _upcoming(self, record: DeploymentRecord, count: int) -> list[datetime]:
         return upcoming(stored_schedules(record.spec), self.now(), count)

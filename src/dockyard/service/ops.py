@@ -19,7 +19,6 @@ from dockyard.core.policies import PauseReason, Trigger
 from dockyard.core.records import (
     DeploymentRecord,
     LogLine,
-    ReplicaRecord,
     RunRecord,
     StateEvent,
     TaskRunRecord,
@@ -33,7 +32,7 @@ from dockyard.service.code import CodeSupervisor
 from dockyard.service.supervisor import RunSupervisor
 from dockyard.settings import Settings
 from dockyard.store.aio import AsyncStore
-from dockyard.store.replicas import live_deployments, removal_refused, running_refusal
+from dockyard.store.serving import live_deployments
 from dockyard.web import shapes
 from dockyard.web.backend import DeploymentView
 from dockyard.web.schemas import Health, Ready, ReplicaOut, SourceOut
@@ -206,21 +205,15 @@ class Operations:
 
     async def _served(self) -> set[str]:
         """What this process and the live replicas serve."""
-        rows, now, dead = await self._replica_rows()
+        now = self.clock()
+        rows, dead = await self.store.replica_rows(now, exclude=self._me())
         return set(self.catalog.names()) | live_deployments(
             rows, now, self.store.replica_timeout, dead
         )
 
-    async def _replica_rows(self) -> tuple[list[ReplicaRecord], datetime, set[str]]:
-        """The other replicas' rows (this one's catalog is newer than its own row), now, and
-        the ids of those known gone despite a fresh heartbeat."""
-        store = self.store
-        me = self._supervisor.owner if self._supervisor is not None else None
-        rows = [r for r in await store.list_replicas() if r.id != me]
-        now = self.clock()
-        fresh = [r for r in rows if r.state(now, store.replica_timeout) == "live"]
-        dead = {r.id for r in fresh if not await store.owner_alive(r.id)}
-        return rows, now, dead
+    def _me(self) -> str | None:
+        """This process's replica id: its catalog is newer than its own heartbeat row."""
+        return self._supervisor.owner if self._supervisor is not None else None
 
     async def delete_deployment(self, name: str) -> int:
         """Remove a deployment that no live serve process serves, with its runs."""
@@ -232,14 +225,10 @@ class Operations:
                 f"{name} is served by this serve process, which would register it again: "
                 "remove it from its configuration and restart it first"
             )
-        rows, now, dead = await self._replica_rows()
-        refused = removal_refused(name, rows, now, store.replica_timeout, dead)
+        refused = await store.removal_refusal(name, self.clock(), exclude=self._me())
         if refused is not None:
             raise refused
-        for run in await store.list_runs(deployment=name, states=[RunState.RUNNING], limit=500):
-            if await store.owner_alive(run.owner):
-                raise ConflictError(running_refusal(run))
-        removed = 0
+        removed = 0  # a batch per store call: the tick's calls go in between
         while count := await store.delete_runs(name):
             removed += count
         return removed + await store.delete_deployment(name)

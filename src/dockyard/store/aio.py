@@ -26,6 +26,8 @@ from dockyard.core.records import (
     TaskRunRecord,
 )
 from dockyard.core.states import RunState
+from dockyard.errors import ConflictError
+from dockyard.store import serving
 from dockyard.store.base import Listening, StateStore
 
 P = ParamSpec("P")
@@ -197,6 +199,16 @@ class AsyncStore:
 
     async def delete_deployment(self, name: str) -> int:
         return await self._call(self.store.delete_deployment, name)
+
+    async def replica_rows(
+        self, now: datetime, exclude: str | None = None
+    ) -> tuple[list[ReplicaRecord], set[str]]:
+        return await self._call(serving.replica_rows, self.store, now, exclude)
+
+    async def removal_refusal(
+        self, name: str, now: datetime, exclude: str | None = None
+    ) -> ConflictError | None:
+        return await self._call(serving.removal_refusal, self.store, name, now, exclude)
 
     async def append_logs(self, run_id: str, lines: Sequence[tuple[datetime, str, str]]) -> None:
         await self._call(self.store.append_logs, run_id, lines)

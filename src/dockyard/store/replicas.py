@@ -8,15 +8,13 @@ row's id is its process's own lease id, so two processes never insert the same o
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dockyard.core.records import ReplicaRecord, RunRecord
-from dockyard.errors import ConflictError
+from dockyard.core.records import ReplicaRecord
 from dockyard.store.schema import replicas
 
 PRUNE_AFTER = timedelta(days=1)
@@ -50,57 +48,6 @@ def select_replicas(conn: Connection) -> list[ReplicaRecord]:
     """Every row, the oldest replica first."""
     query = sa.select(replicas).order_by(replicas.c.started_at, replicas.c.id)
     return [ReplicaRecord.from_row(row) for row in conn.execute(query).mappings()]
-
-
-def live_deployments(
-    rows: Sequence[ReplicaRecord], now: datetime, timeout: float, dead: Collection[str] = ()
-) -> set[str]:
-    """The deployments that live replicas serve (``dead``: ids of processes known to be gone
-    although their last heartbeat is recent, e.g. from their lease)."""
-    live = [r for r in rows if r.state(now, timeout) == "live" and r.id not in dead]
-    return {name for r in live for name in r.deployments}
-
-
-def served_deployments(
-    rows: Sequence[ReplicaRecord], now: datetime, timeout: float, dead: Collection[str] = ()
-) -> set[str] | None:
-    """What ``deployment ls`` counts as served: what the live replicas serve; while none
-    runs, what the last ones to stop served (those seen within ``timeout`` of the last
-    heartbeat); None when no replica has been seen for a day (nothing tells)."""
-    if not rows:
-        return None
-    live = live_deployments(rows, now, timeout, dead)
-    if live or any(r.state(now, timeout) == "live" and r.id not in dead for r in rows):
-        return live
-    last = max(r.last_seen for r in rows)
-    recent = [r for r in rows if (last - r.last_seen).total_seconds() <= timeout]
-    return {name for r in recent for name in r.deployments}
-
-
-def removal_refused(
-    name: str, rows: Sequence[ReplicaRecord], now: datetime, timeout: float, dead: Collection[str]
-) -> ConflictError | None:
-    """Why deployment ``name`` must not be removed now: a live replica serves it (it would
-    register it again), or None."""
-    serving = [
-        r.id
-        for r in rows
-        if name in r.deployments and r.state(now, timeout) == "live" and r.id not in dead
-    ]
-    if not serving:
-        return None
-    return ConflictError(
-        f"{name} is served by a live serve process ({', '.join(serving)}), which would "
-        "register it again: remove it from that process's configuration and restart it first"
-    )
-
-
-def running_refusal(run: RunRecord) -> str:
-    """Why a deployment must not be removed while ``run`` of it runs under a live owner."""
-    return (
-        f"run {run.id[:8]} of {run.deployment} is running (on {run.owner}): cancel it or "
-        "let it end first"
-    )
 
 
 def _values(replica: ReplicaRecord) -> dict[str, Any]:
