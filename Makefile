@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # make demo PORT=8081
 PORT ?= 8080
 
-.PHONY: install demo test lint check bench clean
+.PHONY: install demo test lint check bench bench-deps bench-prefect clean
 
 # Runtime dependencies at the versions the runtime image gets (constraints.txt, scripts/lock).
 $(BIN)/dockyard: pyproject.toml constraints.txt
@@ -30,8 +30,21 @@ lint: install
 
 check: lint
 
-bench: install
-	$(BIN)/python bench/serve_overhead.py
+# The benchmark suite (bench/README.md): ≤ 15 min on 2 cores; bench/results/report.md and PNGs.
+# The results are written (and reported) even when a scenario failed; the exit status says so.
+bench-deps: install
+	$(BIN)/pip install --quiet -e '.[bench]' -c constraints.txt
+
+bench: bench-deps
+	$(BIN)/python bench/suite.py; status=$$?; \
+	$(BIN)/python bench/report.py && $(BIN)/python bench/plots.py && exit $$status
+
+# The same scenarios on Prefect's flow.serve (bench/prefect_suite.py installs Prefect into
+# bench/.venv-prefect), then one table with both; runs the dockyard suite first if needed.
+bench-prefect: bench-deps
+	test -f bench/results/dockyard.json || $(BIN)/python bench/suite.py || true
+	$(BIN)/python bench/prefect_suite.py; status=$$?; \
+	$(BIN)/python bench/report.py && $(BIN)/python bench/plots.py && exit $$status
 
 clean:
 	rm -rf $(VENV) .dockyard .pytest_cache

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     debug: bool = False
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # How runs start: forked from a warm fork server, or each in a fresh interpreter.
+    executor: Literal["warm", "fresh"] = "warm"
     # The git commit dockyard was built from (the runtime image's build sets it): the
     # revision label of dockyard_build_info.
     build_revision: str | None = Field(default=None, max_length=100)
@@ -157,7 +159,7 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return SecretStr(url)
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "executor", mode="before")
     @classmethod
     def _log_format(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

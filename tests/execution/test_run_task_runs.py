@@ -51,7 +51,7 @@ def ran(run: RunSpec, work_dir: Path) -> tuple[RunProcess, RunOutcome]:
 
     async def go() -> tuple[RunProcess, RunOutcome]:
         handle = await start_run(run, work_dir=work_dir, sink=lambda _s, line: lines.append(line))
-        mode = stat.S_IMODE(handle.task_runs_path.stat().st_mode)
+        mode = stat.S_IMODE(handle.files.task_runs.stat().st_mode)
         assert mode == 0o600, oct(mode)  # private before the child writes anything
         try:
             return handle, await asyncio.wait_for(handle.wait(), WAIT_SECONDS)
@@ -84,9 +84,9 @@ def test_wait_reads_the_task_runs_of_the_attempt(
         t.started_at and t.ended_at and t.ended_at >= t.started_at for t in outcome.task_runs
     )
     assert f"run {RUN_ID[:8]}: 3 malformed task run line(s) ignored" in caplog.messages
-    assert handle.task_runs_path.name == f"{RUN_ID}-2.tasks.jsonl"
+    assert handle.files.task_runs.name == f"{RUN_ID}-2.tasks.jsonl"
     handle.cleanup()
-    assert not handle.task_runs_path.exists()
+    assert not handle.files.task_runs.exists()
     assert list(work_dir.iterdir()) == []
 
 

@@ -28,6 +28,13 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class ExecutorKind(StrEnum):
+    """The values of ``--executor`` (DOCKYARD_EXECUTOR)."""
+
+    WARM = "warm"
+    FRESH = "fresh"
+
+
 def env_help(field: str, text: str) -> str:
     """``text`` with the variable of the setting: ``Max concurrent runs. [env: DOCKYARD_LIMIT]``."""
     return f"{text} [env: {env_name(field)}]"

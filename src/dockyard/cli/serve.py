@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +11,7 @@ from dockyard.cli import display
 from dockyard.cli.options import (
     DEBUG,
     DatabaseUrlOpt,
+    ExecutorKind,
     LogFormat,
     StateOpt,
     choices,
@@ -190,6 +192,14 @@ def serve(
             help=env_help("log_format", "Log lines as text, or one JSON object each."),
         ),
     ] = None,
+    executor: Annotated[
+        ExecutorKind | None,
+        typer.Option(
+            case_sensitive=False,
+            metavar=choices(ExecutorKind),
+            help=env_help("executor", "Fork runs from a warm process, or start each fresh."),
+        ),
+    ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help=env_help("debug", "Tracebacks on errors."))
     ] = False,
@@ -232,6 +242,7 @@ def serve(
         "source_commit": source_commit,
         "source_pull_interval": source_pull_interval,
         "log_format": value_of(log_format),
+        "executor": value_of(executor),
         "debug": debug or None,
     }
     old_values = (branch, git_tag, commit, pull_interval, version)
@@ -239,7 +250,8 @@ def serve(
         take_renamed(flags, key, old, new, value)
     from dockyard.service.setup import check_sources, prepare
 
-    prepared = prepare(flags)
+    # Serving imports the service while the probe loads the code; --check and --once don't.
+    prepared = prepare(flags, meanwhile=None if once or check else import_service)
     DEBUG["on"] = DEBUG["on"] or prepared.settings.debug  # DOCKYARD_DEBUG, from here on
     if once and not prepared.plans:
         raise UsageError("--once pulls git-sourced code: give --source URL (or a source: block)")
@@ -254,3 +266,16 @@ def serve(
 
     code = run_service(prepared.deployments, prepared.settings, sources=prepared.plans)
     raise typer.Exit(code)
+
+
+def import_service() -> None:
+    """Import what serving needs after the probe: the lifecycle (the store, SQLAlchemy,
+    FastAPI, uvicorn) and the modules FastAPI and uvicorn import on first use."""
+    with warnings.catch_warnings():  # as FastAPI does: pydantic.v1 warns on new Pythons
+        warnings.simplefilter("ignore", UserWarning)
+        import pydantic.v1  # noqa: F401  (FastAPI checks each route's models for it)
+    import uvicorn.lifespan.off
+    import uvicorn.protocols.http.auto
+    import uvicorn.protocols.websockets.auto  # noqa: F401
+
+    import dockyard.service.lifecycle  # noqa: F401

@@ -232,8 +232,8 @@ def _kill_own_group() -> None:
         pass
 
 
-def main() -> int:
-    with open(sys.argv[1], encoding="utf-8") as fh:
+def main(spec_path: str | None = None) -> int:
+    with open(spec_path or sys.argv[1], encoding="utf-8") as fh:
         envelope = json.load(fh)
     die_with_parent(int(envelope["parent_pid"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to dockyard, which drains
@@ -268,9 +268,11 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _main_code() -> int:
+def main_code(spec_path: str | None = None) -> int:
+    """Run the attempt the envelope at ``spec_path`` (default: ``argv[1]``) describes; the
+    process's exit code. The fork server's children call it too."""
     try:
-        return main()
+        return main(spec_path)
     except SystemExit as exc:  # the flow called sys.exit(): the process's own exit code
         return exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:
@@ -279,4 +281,4 @@ def _main_code() -> int:
 
 
 if __name__ == "__main__":
-    exit_now(_main_code())
+    exit_now(main_code())

@@ -145,3 +145,27 @@ def _rewrite_block(start: int, end: int, clean: Callable[[str], str]) -> None:
         if cleaned != raw and len(cleaned) <= len(raw):
             ctypes.memmove(start + offset, cleaned + b"\0" * (len(raw) - len(cleaned)), len(raw))
         offset += len(raw) + 1
+
+
+def stamp_variable(name: str, value: str) -> bool:
+    """Write ``value`` over ``name``'s value in this process's exec-time environment block
+    (what ``/proc/<pid>/environ`` shows), which must hold a value at least as long.
+
+    A process forked without exec keeps its parent's block: the warm executor's children
+    name their run there, so that ``leftovers`` finds what a run left behind. False when
+    the block holds no such variable (or off Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    _args, env = _blocks()
+    prefix, stamped = f"{name}=", False
+
+    def stamp(entry: str) -> str:
+        nonlocal stamped
+        if entry.startswith(prefix) and len(value) <= len(entry) - len(prefix):
+            stamped = True
+            return prefix + value
+        return entry
+
+    _rewrite_block(*env, stamp)
+    return stamped

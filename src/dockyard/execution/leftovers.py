@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 RUN_ID_ENV = "DOCKYARD_RUN_ID"
 _PROC = Path("/proc")
 _PR_SET_PDEATHSIG = 1
+_PR_GET_CHILD_SUBREAPER = 37
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -75,10 +77,12 @@ def _read(path: Path) -> str | None:
         return None
 
 
+@functools.cache
 def _boot_id() -> str:
     return _read(_PROC / "sys/kernel/random/boot_id") or ""
 
 
+@functools.cache
 def _pid_namespace() -> str:
     try:
         return os.readlink(_PROC / "self/ns/pid")
@@ -124,16 +128,70 @@ def _pids() -> list[int]:
         return []
 
 
-def find_leftovers(run_id: str, leader: ProcessIdentity | None) -> list[int]:
+def _is_subreaper() -> bool:
+    """Whether orphaned descendants of this process are re-parented to it (reaper.py)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        flag = ctypes.c_int(0)
+        if libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    return flag.value != 0
+
+
+def _descendants(root: int) -> list[int] | None:
+    """Every live descendant of ``root`` (None where /proc does not list children)."""
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        tasks = _PROC / str(pid) / "task"
+        try:
+            threads = list(tasks.iterdir())
+        except FileNotFoundError:
+            continue  # gone meanwhile: so are its children's links to it
+        except OSError:
+            return None
+        for task in threads:
+            text = _read(task / "children")
+            if text is None:
+                if task.exists():
+                    return None  # a kernel without CONFIG_PROC_CHILDREN
+                continue  # the thread ended meanwhile
+            for child in text.split():
+                found.append(int(child))
+                todo.append(int(child))
+    return found
+
+
+def _candidates() -> list[int]:
+    """The processes that may belong to one of this process's runs.
+
+    A subreaper's runs never leave its tree: an orphan is re-parented to the nearest
+    subreaper. So only its descendants are read, not the whole of /proc (a run's end
+    costs a few reads, not one per process of the machine).
+    """
+    if _is_subreaper():
+        mine = _descendants(os.getpid())
+        if mine is not None:
+            return mine
+    return _pids()
+
+
+def find_leftovers(
+    run_id: str, leader: ProcessIdentity | None, *, own_run: bool = False
+) -> list[int]:
     """Live processes of run ``run_id``: its group (when ``leader`` is of this boot and
-    namespace) and everything whose environment names the run."""
+    namespace) and everything whose environment names the run. ``own_run``: a run this
+    process started (only its descendants can be the run's), not one of an earlier life."""
     marker = f"{RUN_ID_ENV}={run_id}".encode()
     group = None
     if leader is not None and (leader.boot, leader.pidns) == (_boot_id(), _pid_namespace()):
         group = leader
     me = os.getpid()
     found: list[int] = []
-    for pid in _pids():
+    for pid in _candidates() if own_run else _pids():
         if pid == me:
             continue
         stat = _stat(pid)
@@ -147,10 +205,12 @@ def find_leftovers(run_id: str, leader: ProcessIdentity | None) -> list[int]:
     return found
 
 
-def kill_leftovers(run_id: str, leader: ProcessIdentity | None = None) -> int:
+def kill_leftovers(
+    run_id: str, leader: ProcessIdentity | None = None, *, own_run: bool = False
+) -> int:
     """SIGKILL what ``find_leftovers`` finds; return how many processes were signalled."""
     killed = 0
-    for pid in find_leftovers(run_id, leader):
+    for pid in find_leftovers(run_id, leader, own_run=own_run):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
             killed += 1

@@ -14,9 +14,10 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard.core.records import TaskRunRecord
 from dockyard.execution.environment import child_environment
@@ -48,21 +49,112 @@ def describe_exit(exit_code: int | None) -> str:
     return f"process exited with code {exit_code} without reporting a result"
 
 
+class ChildProcess(Protocol):
+    """The process of one attempt, however it was started."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def exited(self) -> int:
+        """The exit code, as soon as the process has exited (not when its pipes close)."""
+        ...
+
+    def close(self) -> None:
+        """Stop reading the process's output, and release what watched it."""
+        ...
+
+
+class Spawned:
+    """A run process started by exec: an ``asyncio.subprocess.Process``, watched by pidfd."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self._pidfd = _pidfd(process.pid)
+        self._gone: asyncio.Future[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    async def exited(self) -> int:
+        # Not ``asyncio.subprocess.Process.wait()``: that also waits for the output pipes
+        # to close, which a grandchild that inherited them may hold open for ever.
+        if self.process.returncode is None and self._pidfd is not None:
+            if self._gone is None:
+                self._gone = _readable(self._pidfd)
+            await asyncio.shield(self._gone)
+        # Exited, but asyncio's child watcher has not collected it yet (or there is no
+        # pidfd): asyncio offers no event for that alone.
+        while self.process.returncode is None:  # noqa: ASYNC110
+            await asyncio.sleep(EXIT_POLL)
+        return self.process.returncode
+
+    def close_pipes(self) -> None:
+        transport = getattr(self.process, "_transport", None)
+        if transport is not None:
+            transport.close()
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: no loop
+                asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+@dataclass
+class RunFiles:
+    """The files through which the serve process and one attempt talk."""
+
+    spec: Path
+    result: Path
+    started: Path
+    task_runs: Path
+
+    @classmethod
+    def write(cls, spec: RunSpec, work_dir: Path, *, parent_pid: int) -> RunFiles:
+        """Write the attempt's envelope (private: it holds the parameters)."""
+        result = work_dir / f"{spec.key}{_RESULT}"
+        files = cls(
+            work_dir / f"{spec.key}.spec.json", result,
+            work_dir / f"{spec.key}.started.json", task_runs_path(result),
+        )  # fmt: skip
+        files.result.unlink(missing_ok=True)
+        files.started.unlink(missing_ok=True)
+        envelope = {
+            "spec": spec.to_json(),
+            "result_path": str(files.result),
+            "started_path": str(files.started),
+            "task_runs_path": str(files.task_runs),
+            "parent_pid": parent_pid,
+        }
+        _write_private(files.spec, json.dumps(envelope, default=str))
+        _write_private(files.task_runs, "")  # the child appends to it: private from the start
+        return files
+
+    def remove(self) -> None:
+        for path in (self.spec, self.result, self.started, self.task_runs):
+            path.unlink(missing_ok=True)
+
+
 @dataclass
 class RunProcess:
-    """A started flow-run subprocess."""
+    """A started flow-run process."""
 
-    process: asyncio.subprocess.Process
+    process: ChildProcess
     run_id: str
-    spec_path: Path
-    result_path: Path
-    started_path: Path
-    task_runs_path: Path
+    files: RunFiles
     attempt: int = 1
     readers: list[asyncio.Task[None]] = field(default_factory=list)
+    close_pipes: Callable[[], None] = lambda: None
     _identity: ProcessIdentity | None = None
-    _pidfd: int | None = None
-    _gone: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int:
@@ -81,20 +173,8 @@ class RunProcess:
         return self._identity.to_json() if self._identity is not None else None
 
     async def exited(self) -> int:
-        """The exit code, as soon as the process has exited.
-
-        Not ``asyncio.subprocess.Process.wait()``: that also waits for the output pipes to
-        close, which a grandchild that inherited them may hold open for ever.
-        """
-        if self.process.returncode is None and self._pidfd is not None:
-            if self._gone is None:
-                self._gone = _readable(self._pidfd)
-            await asyncio.shield(self._gone)
-        # Exited, but asyncio's child watcher has not collected it yet (or there is no
-        # pidfd): asyncio offers no event for that alone.
-        while self.process.returncode is None:  # noqa: ASYNC110
-            await asyncio.sleep(EXIT_POLL)
-        return self.process.returncode
+        """The exit code, as soon as the process has exited."""
+        return await self.process.exited()
 
     async def wait(self) -> RunOutcome:
         code = await self.exited()
@@ -102,24 +182,22 @@ class RunProcess:
         # daemons that escaped the group — so that the run ends now, not when a
         # grandchild holding the output pipes exits.
         self.signal_group(signal.SIGKILL)
-        await asyncio.to_thread(kill_leftovers, self.run_id, self._identity)
+        await asyncio.to_thread(kill_leftovers, self.run_id, self._identity, own_run=True)
         if self.readers:
             _done, pending = await asyncio.wait(self.readers, timeout=READERS_GRACE)
             for reader in pending:  # a process dockyard may not kill still holds a pipe
                 reader.cancel()
             if pending:
-                transport = getattr(self.process, "_transport", None)
-                if transport is not None:
-                    transport.close()
-        data = _read_json(self.result_path)
+                self.close_pipes()
+        data = _read_json(self.files.result)
         task_runs = await asyncio.to_thread(
-            read_task_runs, self.task_runs_path, self.run_id, self.attempt
+            read_task_runs, self.files.task_runs, self.run_id, self.attempt
         )
         return RunOutcome(code, ChildResult.from_json(data) if data else None, task_runs)
 
     def started(self) -> ChildStarted | None:
         """What the child reported before running the flow, once it has."""
-        data = _read_json(self.started_path)
+        data = _read_json(self.files.started)
         return ChildStarted.from_json(data) if data is not None else None
 
     async def stop(self, kill_after: float) -> None:
@@ -136,13 +214,8 @@ class RunProcess:
         self.signal_group(signal.SIGKILL)
 
     def cleanup(self) -> None:
-        for path in (self.spec_path, self.result_path, self.started_path, self.task_runs_path):
-            path.unlink(missing_ok=True)
-        if self._pidfd is not None:
-            with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: no loop
-                asyncio.get_running_loop().remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
+        self.files.remove()
+        self.process.close()
 
 
 def _pidfd(pid: int) -> int | None:
@@ -188,6 +261,16 @@ class SubprocessExecutor:
     async def start(self, spec: RunSpec, sink: LineSink) -> RunProcess:
         return await start_run(spec, work_dir=self.work_dir, sink=sink, env=self.env)
 
+    async def warm_up(self) -> None:
+        """Prepare to start runs quickly (nothing to prepare for a fresh interpreter)."""
+
+    def helper_pids(self) -> set[int]:
+        """This process's children that are not runs (not to be reaped as orphans)."""
+        return set()
+
+    async def close(self) -> None:
+        """Release what ``warm_up`` prepared (the runs themselves are the supervisor's)."""
+
     async def kill_leftovers(self, run_id: str, identity: str | None) -> int:
         return await asyncio.to_thread(kill_leftovers, run_id, ProcessIdentity.from_json(identity))
 
@@ -227,44 +310,45 @@ async def start_run(
     spec: RunSpec, *, work_dir: Path, sink: LineSink, env: dict[str, str] | None = None
 ) -> RunProcess:
     """Write the spec and start ``python -m dockyard.execution.child`` for it."""
-    spec_path = work_dir / f"{spec.key}.spec.json"
-    result_path = work_dir / f"{spec.key}{_RESULT}"
-    started_path = work_dir / f"{spec.key}.started.json"
-    tasks_path = task_runs_path(result_path)
-    result_path.unlink(missing_ok=True)
-    started_path.unlink(missing_ok=True)
-    envelope = {
-        "spec": spec.to_json(),
-        "result_path": str(result_path),
-        "started_path": str(started_path),
-        "task_runs_path": str(tasks_path),
-        "parent_pid": os.getpid(),
-    }
-    _write_private(spec_path, json.dumps(envelope, default=str))
-    _write_private(tasks_path, "")  # the child appends to it: private from the start
-    child_env = child_environment({**(env or {}), "PYTHONUNBUFFERED": "1", RUN_ID_ENV: spec.run_id})
+    files = RunFiles.write(spec, work_dir, parent_pid=os.getpid())
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "dockyard.execution.child",
-        str(spec_path),
+        str(files.spec),
         cwd=spec.base_dir,
-        env=child_env,
+        env=run_environment(spec, env),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
-    handle = RunProcess(
-        process, spec.run_id, spec_path, result_path, started_path, tasks_path, spec.attempt
-    )
-    known = identify(process.pid)
-    handle._identity = replace(known, result=str(result_path)) if known else None
-    handle._pidfd = _pidfd(process.pid)
+    spawned = Spawned(process)
     assert process.stdout is not None and process.stderr is not None
+    return watch(spawned, spec, files, process.stdout, process.stderr, sink, spawned.close_pipes)
+
+
+def run_environment(spec: RunSpec, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of an attempt: the serve process's without its secrets, plus ``env``."""
+    return child_environment({**(env or {}), "PYTHONUNBUFFERED": "1", RUN_ID_ENV: spec.run_id})
+
+
+def watch(
+    process: ChildProcess,
+    spec: RunSpec,
+    files: RunFiles,
+    stdout: asyncio.StreamReader,
+    stderr: asyncio.StreamReader,
+    sink: LineSink,
+    close_pipes: Callable[[], None],
+) -> RunProcess:
+    """The handle of a just-started attempt: named for a later start, its output pumped."""
+    handle = RunProcess(process, spec.run_id, files, spec.attempt, close_pipes=close_pipes)
+    known = identify(process.pid)
+    handle._identity = replace(known, result=str(files.result)) if known else None
     handle.readers = [
-        asyncio.create_task(_pump(process.stdout, "stdout", sink)),
-        asyncio.create_task(_pump(process.stderr, "stderr", sink)),
+        asyncio.create_task(_pump(stdout, "stdout", sink)),
+        asyncio.create_task(_pump(stderr, "stderr", sink)),
     ]
     return handle
 

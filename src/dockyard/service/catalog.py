@@ -13,6 +13,8 @@ class Catalog:
 
     def __init__(self, deployments: Iterable[Deployment] = ()) -> None:
         self._by_name = {d.full_name: d for d in deployments}
+        self.version = 0
+        """Counts changes (put, remove): the scheduler re-reads the catalog when it moved."""
 
     def get(self, name: str) -> Deployment:
         """The deployment, or ``NotFoundError`` listing what is served."""
@@ -27,9 +29,11 @@ class Catalog:
 
     def put(self, deployment: Deployment) -> None:
         self._by_name[deployment.full_name] = deployment
+        self.version += 1
 
     def remove(self, name: str) -> None:
         self._by_name.pop(name, None)
+        self.version += 1
 
     def from_source(self, key: str) -> set[str]:
         """Names of the deployments made from git source ``key``."""

@@ -23,12 +23,12 @@ from dockyard.errors import DockyardError
 from dockyard.execution.process import probe
 from dockyard.execution.spec import ProbeRequest, ProbeResult
 from dockyard.metrics import Metrics
-from dockyard.service.registry import Registry
 from dockyard.settings import Settings
 from dockyard.sources.manager import SourceManager
 from dockyard.sources.repository import GitRepository
 
 if TYPE_CHECKING:  # sources.git is imported only when there is a git source
+    from dockyard.service.registry import Registry  # and the store by the lifecycle
     from dockyard.sources.git import GitSource
 
 logger = logging.getLogger("dockyard")

@@ -26,6 +26,7 @@ from dockyard.engine.results import results_dir
 from dockyard.errors import DatabaseUnavailable, DockyardError, StateStoreError, UsageError
 from dockyard.execution.process import SubprocessExecutor
 from dockyard.execution.reaper import become_subreaper, reap_orphans
+from dockyard.execution.warm import make_executor
 from dockyard.execution.workdir import WorkDir
 from dockyard.metrics import Metrics
 from dockyard.service.catalog import Catalog
@@ -87,6 +88,8 @@ class ServeService:
         self._last_recovery: datetime | None = None
         self._wake = asyncio.Event()
         self._work_dir: WorkDir | None = None
+        self.executor: SubprocessExecutor | None = None
+        self._warming: asyncio.Task[None] | None = None
 
     # ── lifecycle ─────────────────────────────────────────────────────────────
     def run(self) -> int:
@@ -150,6 +153,8 @@ class ServeService:
         self.status.started_at = now
         self._build(self.store, self._work_dir.path, now, owner)
         assert self.registry is not None and self.code is not None
+        assert self.executor is not None  # the fork server starts while the rest starts up
+        self._warming = asyncio.create_task(self.executor.warm_up(), name="warm-executor")
         await self.registry.adopt(list(self.catalog), now)
         self._work_dir.clean_stale()
         assert self.membership is not None
@@ -199,8 +204,9 @@ class ServeService:
             interval=self.beat_interval, timeout=self.settings.replica_timeout,
             clock=self.clock, throttle=self.throttle, wake=self.wake,
         )  # fmt: skip
+        self.executor = executor = make_executor(self.settings.executor, work_dir)
         self.supervisor = RunSupervisor(
-            store, SubprocessExecutor(work_dir), kill_delay=self.settings.kill_delay,
+            store, executor, kill_delay=self.settings.kill_delay,
             on_start=self._run_started, on_done=self._run_done, clock=self.clock,
             owner=owner, metrics=self.metrics,
             api_url=self.webserver.url, run_tokens=self.run_tokens,
@@ -279,7 +285,8 @@ class ServeService:
         """Reap orphans, then plan, claim and start what is due; return the next wake-up."""
         assert self.scheduler is not None and self.supervisor is not None
         assert self.store is not None
-        reap_orphans(self.supervisor.pids())
+        helpers = self.executor.helper_pids() if self.executor is not None else set()
+        reap_orphans(self.supervisor.pids() | helpers)
         if self.store.local_dir is not None:
             await self.store.ping()  # a deleted state file stops claiming (and says so)
         await self._housekeeping(now)
@@ -310,6 +317,8 @@ class ServeService:
             await self._drain(self.supervisor)
         if self.retention is not None:
             await self.retention.stop()
+        if self.executor is not None:
+            await self.executor.close()
         if self.membership is not None:
             await self.membership.leave()
         if self.store is not None:

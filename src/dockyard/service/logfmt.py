@@ -11,6 +11,7 @@ and ``exc_info`` (the traceback as one string), for log systems that index field
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -34,8 +35,14 @@ FAILURE_STATES = frozenset({RunState.FAILED, RunState.CRASHED})
 
 def utc_time(record: logging.LogRecord) -> str:
     """``2026-12-01T20:54:40.123Z``: when the record was made, in UTC, to the millisecond."""
-    when = datetime.fromtimestamp(record.created, UTC)
-    return f"{when:%Y-%m-%dT%H:%M:%S}.{int(record.msecs):03d}Z"
+    return f"{_utc_second(int(record.created))}.{int(record.msecs):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(seconds: int) -> str:
+    # Once per second, not once per line: a run's output is one record per line, formatted
+    # on the event loop that also answers /health.
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def run_fields(deployment: str, run_id: str, run_name: str | None, **more: Any) -> dict[str, Any]:

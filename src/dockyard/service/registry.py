@@ -112,7 +112,7 @@ class Registry:
     async def resume_after_shutdown(self, now: datetime, names: set[str] | None = None) -> None:
         """Schedules paused by a shutdown resume (those in ``names``, else every served
         one): this process serves them now. Slots due meanwhile are skipped."""
-        for record in await self.store.list_deployments():
+        for record in await self.store.deployment_states():  # once a heartbeat: no specs
             deployment = self.catalog.find(record.name)
             if deployment is None or record.paused_reason != PauseReason.SHUTDOWN:
                 continue
@@ -133,7 +133,7 @@ class Registry:
         """Mark the served schedules paused ("shutdown") until the next start resumes them,
         except those another live replica serves: a rolling restart leaves none paused."""
         paused = 0
-        for record in await self.store.list_deployments():
+        for record in await self.store.deployment_states():
             if record.name not in self.catalog or record.paused:
                 continue
             if record.name in served_elsewhere:

@@ -1,22 +1,28 @@
-"""One scheduling tick: plan (pure), claim what is due, promote retries, start what fits.
+"""One scheduling tick: plan what is due (pure), claim it, promote retries, start what fits.
 
-``Scheduler.tick(now)`` reads the store, asks ``core.planning`` what to do, carries the
-decisions out, hands the runs that fit under the limits to the supervisor, and says when
-it wants to tick next.
+``Scheduler.tick(now)`` plans only the deployments whose next fire time has come (a queue
+keyed by that time, ``core.wakeups``) or whose state changed: the catalog (a new code
+revision), what this process wrote through its store (the API's pause and resume,
+registration), or what another process wrote (read once a heartbeat, and for every due
+deployment right before it is planned). One tick's claims, cursors and the take of the runs
+that fit are one write; the runs go to the supervisor, and the tick says when it wants to
+tick next.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from dockyard._version import __version__
-from dockyard.core import planning
+from dockyard.core import planning, wakeups
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import SkipReason, Trigger
-from dockyard.core.records import DeploymentRecord, RunRecord, Takeable
+from dockyard.core.records import NewRun, RunRecord, Takeable
 from dockyard.core.states import RunState
 from dockyard.metrics import Metrics
 from dockyard.service.catalog import Catalog
@@ -24,11 +30,29 @@ from dockyard.service.supervisor import RunSupervisor
 from dockyard.service.throttle import WarningThrottle
 from dockyard.settings import Settings
 from dockyard.store.aio import AsyncStore
+from dockyard.store.base import DeploymentState, TakeRequest
 
 logger = logging.getLogger("dockyard")
 
 TAKE_UNLIMITED = 100
 """Runs one tick takes at most without a ``limit`` (the next tick takes more)."""
+
+
+@dataclass
+class _Known:
+    """What the scheduler keeps of one served deployment between ticks."""
+
+    deployment: Deployment
+    state: DeploymentState | None = None
+    """Its pause state and cursor as last read (None: not in the store)."""
+
+
+class _Queued(NamedTuple):
+    """A Pending run, as far as the limit accounting needs it."""
+
+    id: str
+    deployment: str
+    trigger: str
 
 
 class Scheduler:
@@ -63,51 +87,160 @@ class Scheduler:
         """True once the process drains: nothing new starts."""
         self._limit_counted: set[str] = set()
         self._new_work = False
-        """Whether this tick made runs Pending (so it takes runs even if none waited)."""
+        """Whether this tick made runs Pending it has not taken yet."""
+        self._known: dict[str, _Known] = {}
+        self._queue = wakeups.WakeupQueue()
+        self._catalog_version: int | None = None
+        self._wanted: list[Takeable] = []
+        self._refreshed_at: datetime | None = None
+        self._failing: set[str] = set()
+        self._unsynced: set[str] = set()
+        """Deployments whose schedules raised: planned again once a heartbeat, not queued."""
 
     async def tick(self, now: datetime) -> datetime | None:
         """Plan, claim, start what is due; return when something is due next."""
-        records = {r.name: r for r in await self.store.list_deployments()}
+        changed = await self._sync(now)
         # One read of the runs that matter this tick: waiting, running anywhere, retrying.
         runs = await self.store.runs_in_states(
             [RunState.PENDING, RunState.RUNNING, RunState.SCHEDULED], light=True
         )
         self._new_work = False
-        views = self._views(records, [r for r in runs if r.state is not RunState.SCHEDULED])
-        decisions = planning.plan(
-            now,
-            views,
-            started_at=self.started_at,
-            misfire_grace_seconds=self.settings.misfire_grace,
-        ).decisions
-        for decision in decisions:
-            await self._apply(decision, now)
-        self._record_failures(views, decisions)
+        active = [r for r in runs if r.state is not RunState.SCHEDULED]
+        self._stop_taken_over(active)
+        queued = [
+            _Queued(r.id, r.deployment, r.trigger)
+            for r in active
+            if r.state is RunState.PENDING and r.deployment in self.catalog
+        ]
+        due = self._queue.pop_due(now)
+        left = None
+        try:
+            if due:
+                left = await self._plan_due(now, due, active, queued)
+        except BaseException:
+            for name in due:  # planned again at the next tick
+                self._queue.set(name, now)
+            raise
         next_retry = await self._promote_due_retries(now, runs)
         await self._cancel_requested(runs)
-        waiting = [r for r in runs if r.state is RunState.PENDING and r.deployment in self.catalog]
-        if waiting or self._new_work:
-            await self._dispatch(waiting)
-        self._report(now, views)
-        times = [t for t in (planning.next_wakeup(now, views), next_retry) if t is not None]
+        if left is not None:  # the tick's write took what fitted already
+            queued = left
+        if self._new_work or (queued and left is None):
+            await self._dispatch(queued)
+        self._report(now, changed | set(due))
+        times = [t for t in (self._queue.next_at(), next_retry) if t is not None]
         return min(times) if times else None
 
-    def _views(
-        self, records: dict[str, DeploymentRecord], waiting: list[RunRecord]
-    ) -> list[planning.DeploymentView]:
-        # Active anywhere: waiting, or running on this or another replica.
-        active: dict[str, list[str]] = {}
-        ids = {a.run.id for a in self.supervisor.active.values()}
-        for run in [a.run for a in self.supervisor.active.values()]:
-            active.setdefault(run.deployment, []).append(run.id)
-        for run in waiting:
-            if run.id not in ids:
-                active.setdefault(run.deployment, []).append(run.id)
-        self._stop_taken_over(waiting)
-        return [
-            _view(d, records.get(d.full_name), active.get(d.full_name, []), self.served_since)
-            for d in self.catalog
+    # ── what changed ──────────────────────────────────────────────────────────
+    async def _sync(self, now: datetime) -> set[str]:
+        """Read what changed since the last tick; queue the changed deployments again.
+        Returns their names."""
+        # Kept until read: a tick that fails on the store reads them at the next one.
+        self._unsynced |= self._sync_catalog() | self.store.take_changes()
+        changed = set(self._unsynced)
+        last = self._refreshed_at
+        if last is None or not 0 <= (now - last).total_seconds() < self.settings.heartbeat:
+            fresh = {s.name: s for s in await self.store.deployment_states()}
+            self._refreshed_at = now  # what other processes wrote: once a heartbeat
+            names = set(self._known)
+            changed |= {n for n in names if self._known[n].state != fresh.get(n)}
+            changed |= self._failing & names  # do their schedules work again?
+        else:
+            names = {n for n in changed if n in self._known}
+            found = await self.store.deployment_states(sorted(names)) if names else []
+            fresh = {s.name: s for s in found}
+        for name in names:
+            self._known[name].state = fresh.get(name)
+        for name in changed:
+            known = self._known.get(name)
+            self._failing.discard(name)
+            if known is None:
+                self._queue.discard(name)
+                continue
+            self._queue.set(name, wakeups.next_plan_at(self._bare_view(known), now))
+        self._unsynced.clear()
+        return changed
+
+    def _sync_catalog(self) -> set[str]:
+        """The names the catalog added, replaced or removed since the last tick."""
+        if self.catalog.version == self._catalog_version:
+            return set()
+        self._catalog_version = self.catalog.version
+        served = {d.full_name: d for d in self.catalog}
+        changed = {name for name in self._known if name not in served}
+        for name in changed:
+            del self._known[name]
+            self.metrics.deployment_failing(name, None)  # not scheduled: not failing either
+        for name, deployment in served.items():
+            known = self._known.get(name)
+            if known is None:
+                self._known[name] = _Known(deployment)
+            elif known.deployment is not deployment:
+                known.deployment = deployment
+            else:
+                continue
+            changed.add(name)
+        self._wanted = [
+            Takeable(d.full_name, d.concurrency_limit, d.revision) for d in served.values()
         ]
+        return changed
+
+    def _bare_view(self, known: _Known) -> planning.DeploymentView:
+        return _view(known.deployment, known.state, [], lambda name: None)
+
+    # ── planning what is due ──────────────────────────────────────────────────
+    async def _plan_due(
+        self, now: datetime, due: list[str], active: list[RunRecord], queued: list[_Queued]
+    ) -> list[_Queued] | None:
+        """Plan the due deployments and write what they decided. Returns the runs still
+        queued after the take that write did, or None when it took none."""
+        # Read right before planning: a pause or a cursor another replica wrote counts now.
+        fresh = {s.name: s for s in await self.store.deployment_states(due)}
+        ids = self._active_ids(active)
+        views = []
+        for name in due:
+            known = self._known.get(name)
+            if known is not None:
+                known.state = fresh.get(name)
+                view = _view(known.deployment, known.state, ids.get(name, []), self.served_since)
+                views.append(view)
+        decisions = planning.plan(
+            now, views, started_at=self.started_at,
+            misfire_grace_seconds=self.settings.misfire_grace,
+        ).decisions  # fmt: skip
+        claims, cursors = await self._apply(decisions)
+        left = await self._write(claims, cursors, queued)
+        self._record_failures(views, decisions)
+        failed = {d.deployment for d in decisions if isinstance(d, planning.ScheduleFailed)}
+        for view in views:
+            self._planned(view, cursors.get(view.name), now, failed=view.name in failed)
+        return left
+
+    def _active_ids(self, active: list[RunRecord]) -> dict[str, list[str]]:
+        """Run ids per deployment active anywhere: waiting, or running on any replica."""
+        found: dict[str, list[str]] = {}
+        local = [a.run for a in self.supervisor.active.values()]
+        ids = {run.id for run in local}
+        for run in local + [r for r in active if r.id not in ids]:
+            found.setdefault(run.deployment, []).append(run.id)
+        return found
+
+    def _planned(
+        self, view: planning.DeploymentView, to: datetime | None, now: datetime, *, failed: bool
+    ) -> None:
+        """Queue a deployment planned at ``now`` for its next fire time."""
+        known = self._known.get(view.name)
+        if known is None:
+            return
+        state = known.state
+        if to is not None and state is not None and (state.cursor is None or state.cursor < to):
+            known.state = replace(state, cursor=to)
+        at = wakeups.next_plan_at(self._bare_view(known), now)
+        if failed or (at is not None and at <= now):  # never a busy loop on one deployment
+            self._failing.add(view.name)
+            self._queue.discard(view.name)
+            return
+        self._queue.set(view.name, at)
 
     def _stop_taken_over(self, active_anywhere: list[RunRecord]) -> None:
         """Stop local runs the database no longer has Running here: another replica took
@@ -126,16 +259,61 @@ class Scheduler:
             )  # fmt: skip
             self.supervisor.cancel(run_id, "taken over by another replica")
 
-    async def _apply(self, decision: planning.Decision, now: datetime) -> None:
-        if isinstance(decision, planning.AdvanceCursor):
-            await self.store.set_cursor(decision.deployment, decision.to)
-        elif isinstance(decision, planning.SkipSlots):
-            self._skipped(decision)
-        elif isinstance(decision, planning.CancelRuns):
-            for run_id in decision.run_ids:
-                await self.supervisor.cancel_run(run_id, reason=decision.reason)
-        elif isinstance(decision, planning.RunSlot):
-            await self._claim(decision)
+    async def _apply(
+        self, decisions: list[planning.Decision]
+    ) -> tuple[list[NewRun], dict[str, datetime]]:
+        """Carry out skips and cancels; return the runs to claim and the cursors to move."""
+        claims: list[NewRun] = []
+        cursors: dict[str, datetime] = {}
+        for decision in decisions:
+            if isinstance(decision, planning.AdvanceCursor):
+                cursors[decision.deployment] = decision.to
+            elif isinstance(decision, planning.SkipSlots):
+                self._skipped(decision)
+            elif isinstance(decision, planning.CancelRuns):
+                for run_id in decision.run_ids:
+                    await self.supervisor.cancel_run(run_id, reason=decision.reason)
+            elif isinstance(decision, planning.RunSlot):
+                claims.append(self._new_run(decision))
+        return claims, cursors
+
+    def _new_run(self, slot: planning.RunSlot) -> NewRun:
+        deployment = self.catalog.get(slot.deployment)
+        parameters = deployment.slot_parameters(slot.parameters)
+        trigger = Trigger(slot.trigger)
+        return deployment.new_run(parameters, slot.scheduled_at, trigger, slot_variant=slot.variant)
+
+    async def _write(
+        self, claims: list[NewRun], cursors: dict[str, datetime], queued: list[_Queued]
+    ) -> list[_Queued] | None:
+        """Claim the slots, move the cursors and take what fits, in one transaction.
+
+        The runs are Pending in that write (never Scheduled first: between two writes
+        another process on the same database could promote a claimed run, and both would
+        start it), and Running for this replica in the same commit when they fit."""
+        if not claims and not cursors:
+            return None
+        take = self._take_request() if claims else None
+        result = await self.store.claim_slots(claims, cursors=cursors, take=take)
+        claimed = set(result.run_ids)
+        new = [c for c in claims if c.run_id in claimed]
+        for run in new:
+            self._warn_if_late(run)
+        if take is None:
+            self._new_work = bool(new)
+            return None
+        queued = queued + [_Queued(r.run_id, r.deployment, r.trigger) for r in new]
+        await self._start(list(result.taken), queued, take.capacity)
+        taken = {r.id for r in result.taken}
+        return [q for q in queued if q.id not in taken]
+
+    def _warn_if_late(self, run: NewRun) -> None:
+        if self.supervisor.running_in(run.deployment):
+            self.throttle.warn(
+                f"late:{run.deployment}",
+                f"{run.deployment}: a run is still running past its next slot "
+                f"({run.scheduled_at:%Y-%m-%d %H:%M:%S} UTC); starting another (overlap 'allow')",
+            )
 
     def _record_failures(
         self, views: list[planning.DeploymentView], decisions: list[planning.Decision]
@@ -171,24 +349,7 @@ class Scheduler:
                 decision.deployment, decision.count,
             )  # fmt: skip
 
-    async def _claim(self, slot: planning.RunSlot) -> None:
-        deployment = self.catalog.get(slot.deployment)
-        trigger = Trigger(slot.trigger)
-        # Pending in one write: between two writes another process on the same database
-        # could promote the claimed run, and both would start it.
-        parameters = deployment.slot_parameters(slot.parameters)
-        new = deployment.new_run(parameters, slot.scheduled_at, trigger, slot_variant=slot.variant)
-        run = await self.store.claim_slot(new)
-        if run is None:
-            return  # another process (or an earlier life of this one) already took it
-        self._new_work = True
-        if self.supervisor.running_in(slot.deployment):
-            self.throttle.warn(
-                f"late:{slot.deployment}",
-                f"{slot.deployment}: a run is still running past its next slot "
-                f"({slot.scheduled_at:%Y-%m-%d %H:%M:%S} UTC); starting another (overlap 'allow')",
-            )
-
+    # ── retries, cancel requests, starting runs ───────────────────────────────
     async def _promote_due_retries(self, now: datetime, runs: list[RunRecord]) -> datetime | None:
         """Retries whose delay has passed become Pending; returns the next one's time."""
         later: list[datetime] = []
@@ -203,23 +364,32 @@ class Scheduler:
                 self._new_work = True
         return min(later) if later else None
 
-    async def _dispatch(self, waiting: list[RunRecord]) -> None:
-        """Take the Pending runs that fit (under this replica's ``limit`` and, across all
-        replicas, each deployment's ``concurrency_limit``) and start them."""
+    def _take_request(self) -> TakeRequest | None:
+        """What this replica can take now (under its ``limit`` and, across all replicas,
+        each deployment's ``concurrency_limit``); None while it drains."""
         if self.stopping():
-            return
+            return None
         limit = self.settings.effective_limit
         capacity = (limit - len(self.supervisor.active)) if limit else TAKE_UNLIMITED
-        wanted = [Takeable(d.full_name, d.concurrency_limit, d.revision) for d in self.catalog]
+        now = self.supervisor.clock()
+        return TakeRequest(self.owner, self._wanted, capacity, now, __version__)
+
+    async def _dispatch(self, queued: list[_Queued]) -> None:
+        """Take the Pending runs that fit and start them."""
+        take = self._take_request()
+        if take is None:
+            return
         taken = await self.store.take_runs(
-            self.owner, wanted, capacity=capacity, now=self.supervisor.clock(),
-            version=__version__,
-        )  # fmt: skip
+            take.owner, take.wanted, capacity=take.capacity, now=take.now, version=take.version
+        )
+        await self._start(taken, queued, take.capacity)
+
+    async def _start(self, taken: list[RunRecord], queued: list[_Queued], capacity: int) -> None:
         for run in taken:
             await self.supervisor.start(run, self.catalog.get(run.deployment))
-        if limit and len(taken) >= capacity:  # what still waits, as read this tick
+        if self.settings.effective_limit and len(taken) >= capacity:  # what still waits
             started = {r.id for r in taken}
-            self._count_limit_waits([r for r in waiting if r.id not in started])
+            self._count_limit_waits([q for q in queued if q.id not in started])
         else:
             self._limit_counted.clear()
 
@@ -232,7 +402,7 @@ class Scheduler:
             if run.owner == self.owner and active is not None and active.cancel_reason is None:
                 self.supervisor.cancel(run.id, run.cancel_requested)
 
-    def _count_limit_waits(self, waiting: list[RunRecord]) -> None:
+    def _count_limit_waits(self, waiting: Sequence[_Queued]) -> None:
         """A scheduled run that cannot start at its slot for the limit counts once."""
         limit = self.settings.effective_limit
         self._limit_counted &= {r.id for r in waiting}  # forget runs that started or ended
@@ -243,13 +413,16 @@ class Scheduler:
                 self._limit_counted.add(run.id)
                 self.metrics.slots_missed(run.deployment, SkipReason.LIMIT, 1)
 
-    def _report(self, now: datetime, views: list[planning.DeploymentView]) -> None:
+    def _report(self, now: datetime, names: set[str]) -> None:
+        """The gauges of the deployments planned or changed this tick (the others' stay)."""
+        known = {name: self._known[name] for name in names if name in self._known}
+        views = {name: self._bare_view(k) for name, k in known.items()}
         self.metrics.scheduler_state(
             tick_at=now.timestamp(),
-            paused={v.name: v.paused for v in views},
+            paused={name: v.paused for name, v in views.items()},
             next_fire={
-                v.name: None if v.paused else _timestamp(planning.safe_next_fire(v, now))
-                for v in views
+                name: None if v.paused else _timestamp(planning.safe_next_fire(v, now))
+                for name, v in views.items()
             },
             limit=self.settings.effective_limit,
             running=len(self.supervisor.active),
@@ -258,15 +431,15 @@ class Scheduler:
 
 def _view(
     deployment: Deployment,
-    record: DeploymentRecord | None,
+    state: DeploymentState | None,
     active: list[str],
     served_since: Callable[[str], datetime | None],
 ) -> planning.DeploymentView:
     return planning.DeploymentView(
         name=deployment.full_name,
         schedules=deployment.schedules,
-        paused=bool(record and record.paused),
-        cursor=record.cursor if record else None,
+        paused=bool(state and state.paused),
+        cursor=state.cursor if state else None,
         overlap=deployment.overlap,
         catchup=deployment.catchup,
         catchup_window_seconds=deployment.catchup_window_seconds,

@@ -13,11 +13,12 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.config import FileConfig, load_config
 from dockyard.core.deployments import Deployment, check_unique
@@ -25,8 +26,6 @@ from dockyard.errors import DockyardError, UsageError
 from dockyard.execution.environment import protect_process
 from dockyard.execution.process import probe
 from dockyard.execution.spec import EntrypointRequest, ProbeRequest, ProbeResult
-from dockyard.service.code import SourcePlan, deployments_of
-from dockyard.service.logfmt import LogFormat, formatter
 from dockyard.settings import Settings, load_settings
 from dockyard.sources.credentials import keep_token_envs
 from dockyard.sources.locations import (
@@ -36,6 +35,12 @@ from dockyard.sources.locations import (
     sources_dir,
 )
 from dockyard.sources.repository import GitRepository
+
+if TYPE_CHECKING:
+    # The service's modules (the store, SQLAlchemy, the webserver) are imported where
+    # they are used, so that the probe can start before they are: see ``load_local``.
+    from dockyard.service.code import SourcePlan
+    from dockyard.service.logfmt import LogFormat
 
 SINGLE_DEPLOYMENT_FLAGS = (
     "name", "cron", "interval", "rrule", "timezone", "params", "tags", "description",
@@ -72,6 +77,8 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
 
 
 def _write_to_stdout(logger: logging.Logger, fmt: LogFormat) -> None:
+    from dockyard.service.logfmt import formatter
+
     handler = _our_handler(logger)
     if handler is None:
         handler = logging.StreamHandler(sys.stdout)
@@ -84,8 +91,11 @@ def _our_handler(logger: logging.Logger) -> logging.Handler | None:
     return next((h for h in logger.handlers if getattr(h, "_dockyard", False)), None)
 
 
-def prepare(flags: dict[str, Any]) -> Prepared:
-    """Settings, deployments and git sources from the given flags (only those given)."""
+def prepare(flags: dict[str, Any], *, meanwhile: Callable[[], object] | None = None) -> Prepared:
+    """Settings, deployments and git sources from the given flags (only those given).
+
+    ``meanwhile`` runs in a thread while a probe loads local code (see ``load_local``).
+    """
     settings = load_settings(flags)
     if settings.webserver is None:  # on by default for the CLI (off for Python's serve())
         flags = {**flags, "webserver": True}
@@ -98,17 +108,43 @@ def prepare(flags: dict[str, Any]) -> Prepared:
         return Prepared(settings, plans=[_plan_from_flags(settings)])
     if not settings.config:
         request = ProbeRequest(str(Path.cwd()), (_entrypoint_request(settings),))
-        return Prepared(settings, load_local(request, settings))
-    return _from_config_file(flags)
+        return Prepared(settings, load_local(request, settings, meanwhile=meanwhile))
+    return _from_config_file(flags, meanwhile)
 
 
-def load_local(request: ProbeRequest, settings: Settings) -> list[Deployment]:
-    """The deployments of local code, as a probe subprocess loaded them."""
+def load_local(
+    request: ProbeRequest, settings: Settings, *, meanwhile: Callable[[], object] | None = None
+) -> list[Deployment]:
+    """The deployments of local code, as a probe subprocess loaded them.
+
+    The probe is a second interpreter that imports dockyard and the user's code: while it
+    does, ``meanwhile`` (``dockyard serve`` passes its ``import_service``) runs in a thread
+    of this process, so that the two start-ups overlap instead of adding up.
+    """
     protect_process()  # settings are read: no secret stays where user code could read it
-    result = asyncio.run(_probe_once(request, settings))
+    helper = None
+    if meanwhile is not None:
+        helper = threading.Thread(target=_quietly, args=(meanwhile,), name="dockyard-imports")
+        helper.start()
+    try:
+        result = asyncio.run(_probe_once(request, settings))
+    finally:
+        if helper is not None:
+            helper.join()
     if not result.ok:
         raise probe_error(result)
+    from dockyard.service.code import deployments_of
+
     return deployments_of(result)
+
+
+def _quietly(work: Callable[[], object]) -> None:
+    # A failing import is left for the main thread, which imports the same module next
+    # and reports the error the usual way.
+    try:
+        work()
+    except Exception:
+        pass
 
 
 def probe_error(result: ProbeResult) -> DockyardError:
@@ -157,6 +193,8 @@ def _refuse_single_flags(flags: dict[str, Any]) -> None:
 
 
 def _plan_from_flags(settings: Settings) -> SourcePlan:
+    from dockyard.service.code import SourcePlan
+
     repo = repository_from_settings(settings)
     root = checkout_root(sources_dir(settings), repo)
     if settings.config:  # the dockyard.yaml lives in the repository
@@ -169,7 +207,7 @@ def _plan_from_flags(settings: Settings) -> SourcePlan:
     return SourcePlan(repo, root, settings.source_pull_interval, request)
 
 
-def _from_config_file(flags: dict[str, Any]) -> Prepared:
+def _from_config_file(flags: dict[str, Any], meanwhile: Callable[[], object] | None) -> Prepared:
     settings = load_settings(flags)
     config = load_config(settings.config or "")
     settings = load_settings(flags, config.process_settings())
@@ -177,7 +215,7 @@ def _from_config_file(flags: dict[str, Any]) -> Prepared:
     if config.source is not None:
         return Prepared(settings, plans=[_plan_from_config_source(config, config_path, settings)])
     request = ProbeRequest(str(config_path.parent), config=str(config_path))
-    deployments = load_local(request, settings)
+    deployments = load_local(request, settings, meanwhile=meanwhile)
     check_unique(deployments)  # so that --check catches what serve would refuse
     return Prepared(settings, deployments)
 
@@ -186,6 +224,8 @@ def _plan_from_config_source(
     config: FileConfig, config_path: Path, settings: Settings
 ) -> SourcePlan:
     """A local dockyard.yaml whose ``source:`` names the repository of the entrypoints."""
+    from dockyard.service.code import SourcePlan
+
     assert config.source is not None
     repo = repository_from_config(config.source)
     root = checkout_root(sources_dir(settings), repo)
@@ -202,6 +242,8 @@ def protect_sources(plans: Sequence[SourcePlan]) -> None:
 
 def plans_for_flows(deployments: Sequence[Deployment], pull_interval: float) -> list[SourcePlan]:
     """Deployments from ``Flow.from_source(git…)``, grouped by source."""
+    from dockyard.service.code import SourcePlan
+
     by_key: dict[str, list[Deployment]] = {}
     for d in deployments:
         if d.source_key and isinstance(d.repository, GitRepository) and d.checkout_root:

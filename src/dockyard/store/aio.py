@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from dockyard.core.records import (
 from dockyard.core.states import RunState
 from dockyard.errors import ConflictError
 from dockyard.store import serving
-from dockyard.store.base import Listening, StateStore
+from dockyard.store.base import Claimed, DeploymentState, Listening, StateStore, TakeRequest
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,6 +40,7 @@ class AsyncStore:
     def __init__(self, store: StateStore, executor: ThreadPoolExecutor | None = None) -> None:
         self.store = store
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="dockyard-db")
+        self._changed: set[str] = set()
 
     @classmethod
     async def open(cls, opener: Callable[[], StateStore]) -> AsyncStore:
@@ -56,6 +57,12 @@ class AsyncStore:
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def take_changes(self) -> set[str]:
+        """The deployments written through this object (registered, paused or resumed, cursor
+        set, removed) since the last call: what the scheduler must read again."""
+        changed, self._changed = self._changed, set()
+        return changed
 
     @property
     def database(self) -> str:
@@ -101,6 +108,7 @@ class AsyncStore:
     async def upsert_deployment(
         self, name: str, flow_name: str, spec: dict[str, Any], *, now: datetime
     ) -> DeploymentRecord:
+        self._changed.add(name)
         return await self._call(self.store.upsert_deployment, name, flow_name, spec, now=now)
 
     async def get_deployment(self, name: str) -> DeploymentRecord | None:
@@ -109,16 +117,33 @@ class AsyncStore:
     async def list_deployments(self) -> list[DeploymentRecord]:
         return await self._call(self.store.list_deployments)
 
+    async def deployment_states(self, names: Sequence[str] | None = None) -> list[DeploymentState]:
+        listed = None if names is None else list(names)
+        return await self._call(self.store.deployment_states, listed)
+
     async def set_paused(
         self, name: str, paused: bool, reason: str | None = None, *, now: datetime
     ) -> DeploymentRecord:
+        self._changed.add(name)
         return await self._call(self.store.set_paused, name, paused, reason, now=now)
 
     async def set_cursor(self, name: str, cursor: datetime | None) -> DeploymentRecord:
+        self._changed.add(name)
         return await self._call(self.store.set_cursor, name, cursor)
 
     async def claim_slot(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord | None:
         return await self._call(self.store.claim_slot, new_run, now=now)
+
+    async def claim_slots(
+        self,
+        new_runs: Sequence[NewRun],
+        *,
+        cursors: Mapping[str, datetime],
+        take: TakeRequest | None = None,
+        now: datetime | None = None,
+    ) -> Claimed:
+        call = functools.partial(self.store.claim_slots, cursors=dict(cursors), take=take, now=now)
+        return await self._call(call, list(new_runs))
 
     async def create_run(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord:
         return await self._call(self.store.create_run, new_run, now=now)
@@ -198,6 +223,7 @@ class AsyncStore:
         return await self._call(self.store.delete_runs, deployment, limit=limit)
 
     async def delete_deployment(self, name: str) -> int:
+        self._changed.add(name)
         return await self._call(self.store.delete_deployment, name)
 
     async def replica_rows(

@@ -7,7 +7,8 @@ synchronous and short transactions; ``store.aio.AsyncStore`` runs them on one th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +24,37 @@ from dockyard.core.records import (
     TaskRunRecord,
 )
 from dockyard.core.states import RunState
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """What a scheduler reads of a deployment every heartbeat: not its spec."""
+
+    name: str
+    paused: bool
+    paused_reason: str | None
+    cursor: datetime | None
+
+
+@dataclass(frozen=True)
+class TakeRequest:
+    """The arguments of ``take_runs``, for ``claim_slots`` to take runs in its transaction."""
+
+    owner: str
+    wanted: Sequence[Takeable]
+    capacity: int
+    now: datetime
+    version: str
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What ``claim_slots`` wrote."""
+
+    run_ids: tuple[str, ...]
+    """The runs of the slots this call claimed (any process may have claimed the others)."""
+    taken: tuple[RunRecord, ...] = ()
+    """The Pending runs it moved to Running (as ``take_runs`` returns them)."""
 
 
 class Listening(Protocol):
@@ -108,6 +140,11 @@ class StateStore(Protocol):
 
     def list_deployments(self) -> list[DeploymentRecord]: ...
 
+    def deployment_states(self, names: Sequence[str] | None = None) -> list[DeploymentState]:
+        """Pause state and cursor of the named deployments (None: of all), by name; unknown
+        names are left out. One light read (no specs): what a scheduler polls."""
+        ...
+
     def set_paused(
         self, name: str, paused: bool, reason: str | None = None, *, now: datetime
     ) -> DeploymentRecord: ...
@@ -117,6 +154,21 @@ class StateStore(Protocol):
     def claim_slot(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord | None:
         """Create the run of a scheduled slot in ``new_run.state`` in one write, or return
         None if any process already claimed the slot."""
+        ...
+
+    def claim_slots(
+        self,
+        new_runs: Sequence[NewRun],
+        *,
+        cursors: Mapping[str, datetime],
+        take: TakeRequest | None = None,
+        now: datetime | None = None,
+    ) -> Claimed:
+        """One scheduling tick's writes in one transaction: create the runs of the slots no
+        process has claimed yet (as ``claim_slot``), move ``cursors`` forward (as
+        ``set_cursor``), then, with ``take``, move the Pending runs that fit to Running (as
+        ``take_runs``, the new runs among them). Unknown deployments raise NotFoundError
+        and nothing is written."""
         ...
 
     def create_run(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from dockyard.core.records import (
 from dockyard.core.states import RunState, can_transition
 from dockyard.errors import DatabaseUnavailable, NotFoundError, StateStoreError, UsageError
 from dockyard.store import migrations, pruning, queue
-from dockyard.store.base import Listening
+from dockyard.store.base import Claimed, DeploymentState, Listening, TakeRequest
 from dockyard.store.leases import FileLeases
 from dockyard.store.replicas import mark_left, prune_replicas, select_replicas, upsert_replica
 from dockyard.store.schema import (
@@ -107,6 +107,46 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return stat.st_dev, stat.st_ino
+
+
+def _require_deployments(conn: Connection, names: set[str]) -> None:
+    if not names:
+        return
+    query = sa.select(deployments.c.name).where(deployments.c.name.in_(sorted(names)))
+    missing = names - set(conn.execute(query).scalars())
+    if missing:
+        require_deployment(conn, min(missing))  # raises NotFoundError naming the known ones
+
+
+def _claim(conn: Connection, new_run: NewRun, now: datetime) -> bool:
+    """Insert the run and its slot row unless the slot is claimed already (in the caller's
+    write transaction); whether this call claimed it."""
+    key = slot_key(new_run.deployment, new_run.scheduled_at, new_run.slot_variant)
+    if conn.execute(sa.select(slots.c.slot_key).where(slots.c.slot_key == key)).first():
+        return False  # the common case when replicas share the work: no write at all
+    insert_run(conn, new_run, now, key)
+    row = {
+        "slot_key": key, "deployment": new_run.deployment, "scheduled_at": new_run.scheduled_at,
+        "run_id": new_run.run_id, "claimed_at": now,
+    }  # fmt: skip
+    # Insert-if-absent: a replica claiming the same slot at this moment makes this wait for
+    # its commit (PostgreSQL) and insert nothing, instead of failing the whole transaction.
+    if conn.execute(_insert_if_absent(conn, row)).first() is not None:
+        return True
+    conn.execute(run_states.delete().where(run_states.c.run_id == new_run.run_id))
+    conn.execute(runs.delete().where(runs.c.id == new_run.run_id))
+    return False
+
+
+def _insert_if_absent(conn: Connection, row: dict[str, Any]) -> sa.Executable:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING: a row back when it was inserted."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(slots).values(row).on_conflict_do_nothing().returning(slots.c.run_id)
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.insert(slots).values(row).on_conflict_do_nothing().returning(slots.c.run_id)
 
 
 class SqlStateStore:
@@ -312,6 +352,17 @@ class SqlStateStore:
             rows = conn.execute(sa.select(deployments).order_by(deployments.c.name)).mappings()
             return [DeploymentRecord.from_row(row) for row in rows]
 
+    def deployment_states(self, names: Sequence[str] | None = None) -> list[DeploymentState]:
+        """Name, pause state and cursor of the named deployments (None: all), by name."""
+        c = deployments.c
+        query = sa.select(c.name, c.paused, c.paused_reason, c.cursor).order_by(c.name)
+        if names is not None:
+            if not names:
+                return []
+            query = query.where(c.name.in_(list(names)))
+        with self._tx() as conn:
+            return [DeploymentState(*row) for row in conn.execute(query)]
+
     def set_paused(
         self, name: str, paused: bool, reason: str | None = None, *, now: datetime
     ) -> DeploymentRecord:
@@ -378,6 +429,38 @@ class SqlStateStore:
                 return require_run(conn, new_run.run_id)
         except _SlotTaken:
             return None
+
+    def claim_slots(
+        self,
+        new_runs: Sequence[NewRun],
+        *,
+        cursors: Mapping[str, datetime],
+        take: TakeRequest | None = None,
+        now: datetime | None = None,
+    ) -> Claimed:
+        """Claim slots, move cursors forward and take runs, in one write transaction: a
+        scheduled run is Pending (or Running) the moment its slot is claimed, and one tick
+        of any number of deployments is one commit instead of three writes per slot."""
+        now = now or _utcnow()
+        with self._tx(write=True) as conn:
+            _require_deployments(conn, {r.deployment for r in new_runs} | set(cursors))
+            claimed = tuple(r.run_id for r in new_runs if _claim(conn, r, now))
+            for name, cursor in cursors.items():
+                c = deployments.c.cursor
+                conn.execute(
+                    deployments.update()
+                    .where(deployments.c.name == name, sa.or_(c.is_(None), c < cursor))
+                    .values(cursor=cursor)
+                )
+            if any(RunState(r.state) is RunState.PENDING for r in new_runs if r.run_id in claimed):
+                queue.notify(conn, "work")
+            if take is None:
+                return Claimed(claimed)
+            taken = queue.take_runs(
+                conn, take.owner, take.wanted, capacity=take.capacity, now=take.now,
+                version=take.version,
+            )  # fmt: skip
+            return Claimed(claimed, tuple(taken))
 
     def create_run(self, new_run: NewRun, *, now: datetime | None = None) -> RunRecord:
         """Create an ad-hoc run (manual trigger or retry) that belongs to no slot."""
