@@ -77,6 +77,18 @@ def _met(value: float | None, op: str | None, bound: float | None) -> bool | Non
     return {"<=": value <= bound, "<": value < bound, ">=": value >= bound}[op]
 
 
+def _counts(entry: dict[str, Any]) -> str:
+    """What a Prefect figure was measured on, where that is not obvious from the key."""
+    p, notes = entry.get("params", {}), []
+    if "deployments" in p:
+        notes.append(f"{p['deployments']} deployments")
+    if "first_runs" in p:
+        notes.append(f"runs {p['first_runs']} → {p['last_runs']}")
+    elif "n" in entry and entry.get("unit") == "runs/s":
+        notes.append(f"{entry['n']} runs")
+    return ", ".join(notes)
+
+
 def _notes(entry: dict[str, Any]) -> str:
     p, notes = entry.get("params", {}), [f"n={entry.get('n')}"]
     if "p50" in p:
@@ -116,6 +128,7 @@ def merge(dockyard: dict[str, Any], prefect: dict[str, Any] | None) -> list[dict
             "notes": _notes(entry) if entry else "",
             "skipped": dockyard.get("skipped", {}).get(row.key),
             "prefect": other["value"] if other else None,
+            "prefect_notes": _counts(other) if other else "",
             "prefect_skipped": (prefect or {}).get("skipped", {}).get(row.key),
             "dockyard_vs_prefect": _ratio(value, other["value"] if other else None),
         })  # fmt: skip
@@ -151,6 +164,8 @@ def table(rows: list[dict[str, Any]], with_prefect: bool) -> str:
         ]
         if with_prefect:
             theirs = "skipped" if row["prefect_skipped"] else fmt(row["prefect"], unit)
+            if row["prefect_notes"] and not row["prefect_skipped"]:
+                theirs += f" ({row['prefect_notes']})"  # Prefect ran smaller counts
             vs = row["dockyard_vs_prefect"]
             cells += [theirs, f"{vs:.2f}×" if vs is not None else "—"]
         out.append("| " + " | ".join(cells + [row["notes"]]) + " |")

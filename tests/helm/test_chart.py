@@ -778,6 +778,7 @@ SAMPLES: dict[str, tuple[Any, Any]] = {
     "maxLogLines": (5000, 5000),
     "logLevel": ("debug", "DEBUG"),
     "logFormat": ("JSON", "json"),
+    "executor": ("FRESH", "fresh"),
     "retentionDays": (7.5, 7.5),
     "retentionRuns": (500, 500),
     "debug": (True, True),

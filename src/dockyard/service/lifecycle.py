@@ -16,6 +16,7 @@ import logging
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -86,6 +87,7 @@ class ServeService:
         self.membership: Membership | None = None
         self.retention: Retention | None = None
         self._last_recovery: datetime | None = None
+        self._last_reap: float | None = None
         self._wake = asyncio.Event()
         self._work_dir: WorkDir | None = None
         self.executor: SubprocessExecutor | None = None
@@ -285,12 +287,22 @@ class ServeService:
         """Reap orphans, then plan, claim and start what is due; return the next wake-up."""
         assert self.scheduler is not None and self.supervisor is not None
         assert self.store is not None
-        helpers = self.executor.helper_pids() if self.executor is not None else set()
-        reap_orphans(self.supervisor.pids() | helpers)
+        self._reap()
         if self.store.local_dir is not None:
             await self.store.ping()  # a deleted state file stops claiming (and says so)
         await self._housekeeping(now)
         return await self.scheduler.tick(now)
+
+    def _reap(self) -> None:
+        """Collect orphaned zombies (PID 1, subreaper), at most once a second: reading each
+        thread's children in /proc is not free, and a zombie holds no more than its pid."""
+        now = time.monotonic()
+        if self._last_reap is not None and now - self._last_reap < 1.0:
+            return
+        self._last_reap = now
+        assert self.supervisor is not None
+        helpers = self.executor.helper_pids() if self.executor is not None else set()
+        reap_orphans(self.supervisor.pids() | helpers)
 
     async def _housekeeping(self, now: datetime) -> None:
         """Once a heartbeat interval: take over the runs of replicas that are gone, and

@@ -279,7 +279,13 @@ class RunSupervisor:
         try:
             if fields:
                 await self.store.update_run(active.run.id, **fields)
-                active.unsaved, active.name_to_store = {}, None
+                # Only what was written: the name may have been learned meanwhile (a forked
+                # run reports it within milliseconds, while its pid is being written).
+                for key, value in fields.items():
+                    if active.unsaved.get(key) == value:
+                        del active.unsaved[key]
+                if active.name_to_store == fields.get("name"):
+                    active.name_to_store = None
             if lines:
                 await self.store.append_logs(active.run.id, lines)
                 lines = []

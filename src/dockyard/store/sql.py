@@ -13,6 +13,7 @@ import secrets
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -512,7 +513,7 @@ class SqlStateStore:
         new_state = RunState(new_state)
         for _ in range(10):
             with self._tx(write=True) as conn:
-                before = require_run(conn, run_id)
+                before = _run_state(conn, run_id)  # two columns: the full row comes after
                 current = before.state
                 if not can_transition(current, new_state):
                     raise ValueError(f"run {run_id}: cannot go from {current} to {new_state}")
@@ -536,9 +537,10 @@ class SqlStateStore:
         if unknown:
             raise TypeError(f"update_run() got unknown fields {sorted(unknown)}")
         with self._tx(write=True) as conn:
-            require_run(conn, run_id)
             if fields:
-                conn.execute(runs.update().where(runs.c.id == run_id).values(**fields))
+                update = runs.update().where(runs.c.id == run_id).values(**fields)
+                if conn.execute(update).rowcount == 0:
+                    raise run_not_found(run_id)
             return require_run(conn, run_id)
 
     def list_runs(
@@ -798,3 +800,19 @@ class SqlStateStore:
         if tail is not None:
             rows = list(reversed(rows))
         return [LogLine(**row) for row in rows]
+
+
+@dataclass(frozen=True)
+class _RunState:
+    state: RunState
+    deployment: str
+
+
+def _run_state(conn: Connection, run_id: str) -> _RunState:
+    """A run's state and deployment (what a transition decides on), or not found."""
+    row = conn.execute(
+        sa.select(runs.c.state, runs.c.deployment).where(runs.c.id == run_id)
+    ).first()
+    if row is None:
+        raise run_not_found(run_id)
+    return _RunState(RunState(row.state), row.deployment)
