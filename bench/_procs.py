@@ -248,3 +248,27 @@ def result(
     if series is not None:
         entry["series"] = series
     return entry
+
+
+def drain_lateness(out: Path, start: int, end: int, expected: int, proc: Any) -> None:
+    """Until the window has passed and every slot ran, or 10 s more (then what is still
+    pending counts as never run). ``proc``: the serve process (it has ``check_alive()``)."""
+    deadline = time.monotonic() + (end - time.time()) + 10
+    while time.monotonic() < deadline:
+        proc.check_alive()
+        if time.time() >= end and len(lateness_slots(out, start, end)) >= expected:
+            return
+        time.sleep(0.2)
+
+
+def lateness_slots(out: Path, start: int, end: int) -> dict[tuple[str, float], float]:
+    """Lateness of each slot in [start, end) whose body ran (the first body, if twice)."""
+    found: dict[tuple[str, float], float] = {}
+    if not out.exists():
+        return found
+    for line in out.read_text().splitlines():
+        scheduled, began, deployment = line.split()
+        key = (deployment, round(float(scheduled), 3))
+        if start <= key[1] < end and key not in found:
+            found[key] = float(began) - float(scheduled)
+    return found

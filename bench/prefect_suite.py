@@ -678,17 +678,17 @@ def _lateness(ctx: Ctx, deployments: int, window: float, name: str) -> dict[str,
         begin = int(time.time()) + 2
         end = begin + int(window)
         expected = deployments * (end - begin)
-        _drain(out, begin, end, expected, proc)
+        _procs.drain_lateness(out, begin, end, expected, proc)
         names = [name] if deployments == 1 else [f"{name}-{i}" for i in range(deployments)]
         ids = [ctx.api.deployment_id("lateness", n) for n in names]
         scheduled = [
             r for r in ctx.api.runs(ids)
             if begin <= (stamp(r["expected_start_time"]) or 0) < end
         ]  # fmt: skip
-    ran = _slots(out, begin, end)
+    ran = _procs.lateness_slots(out, begin, end)
     late = sorted(ran.values())
     if not late:
-        before = sorted(_slots(out, 0, begin).values())
+        before = sorted(_procs.lateness_slots(out, 0, begin).values())
         raise BenchError(
             f"none of the {expected} slots of the {end - begin} s window ran by 10 s after it "
             f"({len(scheduled)} were scheduled; the runner, at limit {LIMIT}, was still on "
@@ -704,30 +704,6 @@ def _lateness(ctx: Ctx, deployments: int, window: float, name: str) -> dict[str,
         runner_poll_seconds=_poll_seconds(),
         measured="body's time.time() - runtime.flow_run.scheduled_start_time",
     )  # fmt: skip
-
-
-def _drain(out: Path, begin: int, end: int, expected: int, proc: Serve) -> None:
-    """Until the window has passed and every slot ran, or 10 s more (then what is still
-    pending counts as never run)."""
-    deadline = time.monotonic() + (end - time.time()) + 10
-    while time.monotonic() < deadline:
-        proc.check_alive()
-        if time.time() >= end and len(_slots(out, begin, end)) >= expected:
-            return
-        time.sleep(0.2)
-
-
-def _slots(out: Path, begin: int, end: int) -> dict[tuple[str, float], float]:
-    """Lateness of each slot in [begin, end) whose body ran (the first body, if twice)."""
-    found: dict[tuple[str, float], float] = {}
-    if not out.exists():
-        return found
-    for line in out.read_text().splitlines():
-        scheduled, began, deployment = line.split()
-        key = (deployment, round(float(scheduled), 3))
-        if begin <= key[1] < end and key not in found:
-            found[key] = float(began) - float(scheduled)
-    return found
 
 
 def idle_cpu(ctx: Ctx) -> dict[str, Any]:

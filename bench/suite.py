@@ -34,6 +34,8 @@ import httpx
 from _common import BenchError, environment, wait_for  # bench/ is on sys.path
 from _procs import (
     Serve,
+    drain_lateness,
+    lateness_slots,
     loadavg,
     machine_cpu_seconds,
     median,
@@ -333,8 +335,8 @@ def _lateness(ctx: Ctx, deployments: int, window: float, name: str) -> dict[str,
         start = math.ceil(time.time() + 2)
         end = start + int(window)
         expected = deployments * (end - start)
-        _drain(out, start, end, expected, proc)
-        ran = _slots(out, start, end)
+        drain_lateness(out, start, end, expected, proc)
+        ran = lateness_slots(out, start, end)
         with proc.store() as store:
             claimed = {
                 (r.deployment, r.scheduled_at.timestamp())
@@ -352,30 +354,6 @@ def _lateness(ctx: Ctx, deployments: int, window: float, name: str) -> dict[str,
         limit="none (--limit 0)",
         measured="body's time.time() - runtime.flow_run.scheduled_start_time",
     )  # fmt: skip
-
-
-def _drain(out: Path, start: int, end: int, expected: int, proc: Serve) -> None:
-    """Until the window has passed and every slot ran, or 10 s more (then what is still
-    pending counts as never run)."""
-    deadline = time.monotonic() + (end - time.time()) + 10
-    while time.monotonic() < deadline:
-        proc.check_alive()
-        if time.time() >= end and len(_slots(out, start, end)) >= expected:
-            return
-        time.sleep(0.2)
-
-
-def _slots(out: Path, start: int, end: int) -> dict[tuple[str, float], float]:
-    """Lateness of each slot in [start, end) whose body ran (the first body, if twice)."""
-    found: dict[tuple[str, float], float] = {}
-    if not out.exists():
-        return found
-    for line in out.read_text().splitlines():
-        scheduled, began, deployment = line.split()
-        key = (deployment, round(float(scheduled), 3))
-        if start <= key[1] < end and key not in found:
-            found[key] = float(began) - float(scheduled)
-    return found
 
 
 def idle_cpu(ctx: Ctx) -> dict[str, Any]:
