@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +272,20 @@ def lateness_slots(out: Path, start: int, end: int) -> dict[tuple[str, float], f
         if start <= key[1] < end and key not in found:
             found[key] = float(began) - float(scheduled)
     return found
+
+
+def throughput_series(levels: Sequence[int], measure: Callable[[int], dict[str, Any]]) -> Any:
+    """``adhoc.rate4``: the throughput at limit 4, with the throughput at every limit of
+    ``levels`` as its series (``measure(limit)`` gives one figure; limit 4 first)."""
+    rates: dict[int, float] = {}
+    main = None
+    for limit in sorted(levels, key=lambda x: x != 4):  # the headline figure first
+        entry = measure(limit)
+        rates[limit] = entry["value"]
+        main = entry if limit == 4 else main
+        print(
+            f"    limit {limit}: {entry['value']:.2f} runs/s ({entry['n']} runs)", file=sys.stderr
+        )
+    assert main is not None
+    main["series"] = {"x": list(levels), "y": [rates[x] for x in levels]}
+    return {"adhoc.rate4": main}

@@ -556,21 +556,14 @@ def _cpu_per_run(ctx: Ctx, proc: Serve, dep: str) -> dict[str, Any]:
 
 def rate(ctx: Ctx) -> dict[str, Any]:
     """adhoc.rate4, with the throughput at every limit of LEVELS as its series."""
-    c, rates, main = ctx.counts, {}, None
-    for limit in sorted(LEVELS, key=lambda x: x != 4):  # the headline figure first
+    c = ctx.counts
+
+    def measure(limit: int) -> dict[str, Any]:
         if limit == 4:
-            runs, cap = c.rate_runs, c.rate_seconds
-        else:
-            runs, cap = max(2, c.level_runs * limit), c.level_seconds
-        entry = _throughput(ctx, limit, runs, cap)
-        rates[limit] = entry["value"]
-        main = entry if limit == 4 else main
-        print(
-            f"    limit {limit}: {entry['value']:.2f} runs/s ({entry['n']} runs)", file=sys.stderr
-        )
-    assert main is not None
-    main["series"] = {"x": list(LEVELS), "y": [rates[x] for x in LEVELS]}
-    return {"adhoc.rate4": main}
+            return _throughput(ctx, limit, c.rate_runs, c.rate_seconds)
+        return _throughput(ctx, limit, max(2, c.level_runs * limit), c.level_seconds)
+
+    return _procs.throughput_series(LEVELS, measure)
 
 
 def _throughput(ctx: Ctx, limit: int, runs: int, cap: float) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from _procs import (
     result,
     rss_mib,
     serving,
+    throughput_series,
     tree_cpu_seconds,
     tree_memory_mib,
     write_config,
@@ -269,18 +270,13 @@ def _cpu_per_run(proc: Serve, client: httpx.Client, store: Any, c: Counts) -> di
 
 def rate(ctx: Ctx) -> dict[str, Any]:
     """adhoc.rate4, with the throughput at every limit of LEVELS as its series."""
-    c, rates, main = ctx.counts, {}, None
-    for limit in sorted(LEVELS, key=lambda x: x != 4):  # the headline figure first
+    c = ctx.counts
+
+    def measure(limit: int) -> dict[str, Any]:
         runs, cap = (c.rate_runs, c.rate_seconds) if limit == 4 else (c.level_runs, c.level_seconds)
-        entry = _throughput(ctx.tmp, limit, runs, cap)
-        rates[limit] = entry["value"]
-        main = entry if limit == 4 else main
-        print(
-            f"    limit {limit}: {entry['value']:.2f} runs/s ({entry['n']} runs)", file=sys.stderr
-        )
-    assert main is not None
-    main["series"] = {"x": list(LEVELS), "y": [rates[x] for x in LEVELS]}
-    return {"adhoc.rate4": main}
+        return _throughput(ctx.tmp, limit, runs, cap)
+
+    return throughput_series(LEVELS, measure)
 
 
 def _throughput(tmp: Path, limit: int, runs: int, cap: float) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import httpx
 from _common import BenchError, environment, wait_for  # bench/ is on sys.path
+from _floors import health_latencies
 
 BENCH_DIR = Path(__file__).resolve().parent
 SLEEPER = BENCH_DIR / "flows" / "sleeper.py"
@@ -156,18 +157,6 @@ def summary(samples: list[float]) -> dict[str, Any]:
 
 
 # -- 1. /health latency, idle vs 2 runs executing -----------------------------------------
-
-
-def health_latencies(client: httpx.Client, n: int) -> list[float]:
-    """Seconds per request for ``n`` sequential GET /health; any non-200 fails the bench."""
-    seconds = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        response = client.get("/health")
-        seconds.append(time.perf_counter() - t0)
-        if response.status_code != 200:
-            raise BenchError(f"/health answered {response.status_code}: {response.text}")
-    return seconds
 
 
 def running(client: httpx.Client) -> int:

@@ -5,8 +5,6 @@ store, nothing of ours mocked (as in test_lifecycle)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,27 +18,13 @@ from dockyard.service.lifecycle import ServeService
 from dockyard.settings import Settings, load_settings
 from dockyard.store import open_store
 from tests.helpers import FLOWS, metric
+from tests.service.test_lifecycle import FakeClock, _isolated  # noqa: F401  (autouse fixture)
 
 T0 = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)
 SLOT = datetime(2024, 5, 1, 12, 1, tzinfo=UTC)
 """The first 60 s slot after ``T0``."""
 NAME = "noop/d"
 SECOND = timedelta(seconds=1)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in [k for k in os.environ if k.startswith("DOCKYARD_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setattr(sys, "path", list(sys.path))
 
 
 def noop(interval: float = 60) -> Deployment:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from dockyard.execution.spec import EntrypointRequest, ProbeRequest
 from dockyard.service.setup import load_local
 from dockyard.settings import Settings, load_settings
-from tests.helpers import FLOWS, dockyard_env
+from tests.helpers import FLOWS, dockyard_env, wait_for
 
 DEADLINE = 30.0
 PROBE_MODULE = "dockyard.execution.probe"
@@ -48,13 +47,8 @@ def test_meanwhile_runs_while_the_probe_loads_the_code(settings: Settings) -> No
     seen: list[list[int]] = []
 
     def meanwhile() -> None:  # in a thread: look for the probe while it runs
-        end = time.monotonic() + DEADLINE
-        while time.monotonic() < end:
-            children = probe_children()
-            if children:
-                seen.append(children)
-                return
-            time.sleep(0.005)
+        found = wait_for(probe_children, DEADLINE, "the probe process", interval=0.005)
+        seen.append(found)  # a timeout raises in the thread: then nothing was seen
 
     made = load_local(noop_request(), settings, meanwhile=meanwhile)
 
