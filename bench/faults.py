@@ -132,6 +132,13 @@ async def _post_all(url: str, posts: int) -> collections.Counter[int]:
     return collections.Counter(codes)
 
 
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.HTTPError:
+        return None
+
+
 def concurrent_posts(posts: int, tmp: Path) -> dict[str, Any]:
     from dockyard.core.states import RunState
 
@@ -142,6 +149,9 @@ def concurrent_posts(posts: int, tmp: Path) -> dict[str, Any]:
             "the webserver to listen",
             lambda: (m := LISTENING.search(log.read_text(errors="replace"))) and m.group(1),
         )
+        # The webserver listens before the store is open; until then the API answers 503
+        # (starting, with Retry-After). Counted here are answers of a started process.
+        wait_for("the process to be ready", lambda: _status(f"{url}/ready") == 200)
         codes = asyncio.run(_post_all(url, posts))
 
         def done() -> bool:

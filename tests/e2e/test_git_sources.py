@@ -16,7 +16,7 @@ import pytest
 from dockyard.web.webhook import signature
 from tests.git_project import FLOW, Api, GitProject
 from tests.git_server import GitHttpServer
-from tests.helpers import dockyard_env, serve_process, wait_for
+from tests.helpers import dockyard_env, pid_alive, serve_process, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -556,6 +556,38 @@ def test_restart_serves_the_last_published_revision_while_the_remote_is_down(
         ready = api.wait_ready(503)  # no good pull since the restart: stale after 2 s
         assert project.url in ready["reason"] and "since start-up" in ready["reason"], ready
         assert api.get("/health").status_code == 200
+        api.client.close()
+
+
+def test_a_run_that_returned_before_a_kill_9_is_recorded_completed_after_the_restart(
+    project, tmp_path, env
+):
+    """Its deployment comes from git, so the restart adopts it only once the last published
+    revision is checked: the dead process's report must still be there by then."""
+    good = project.flow("v1")
+    args = [*ENTRY, "--source", project.url]
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    with serve_process(args, tmp_path, env=env) as served:
+        api = Api(served)
+        api.wait_revision(good)
+        run_id = api.start(gate=str(gate), started=str(started))
+        wait_for(started.exists, what="the flow to start")
+        child = wait_for(lambda: served.runs()[0].pid, what="the run's pid stored")
+        served.signal(signal.SIGSTOP)  # it sees nothing more: the run stays Running
+        gate.write_text("go")
+        wait_for(lambda: not pid_alive(child), timeout=30, what="the flow to return")
+        served.signal(signal.SIGKILL)
+        served.wait_exit()
+        api.client.close()
+    assert [(r.id, r.state.value) for r in served.runs()] == [(run_id, "Running")]
+    with serve_process(args, tmp_path, env=env, name="again") as again:
+        api = Api(again)
+        api.wait_revision(good)
+        done = api.finish(run_id)
+        assert (done["attempt"], done["result"].strip("'"), done["code_revision"]) == (
+            1, "v1", good,
+        )  # fmt: skip
+        assert "it ended Completed before its serve process stopped" in again.output()
         api.client.close()
 
 

@@ -5,6 +5,7 @@ running process, run directories of killed processes."""
 from __future__ import annotations
 
 import signal
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -224,33 +225,67 @@ def test_the_state_file_and_its_directory_are_private(project):
     assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
 
 
-def test_a_run_that_completed_just_before_a_kill_9_is_recorded_completed_not_run_again(
-    project,
-):
-    """The flow returned and reported, but its serve process died before recording it
-    (frozen with SIGSTOP, then killed): the next start takes the run's own report."""
-    pid_file = project / "sleeper.pid"
-    args = ["flows/behaviours.py:sleeper", "--interval", "3600"]
-    with serve_process(args, project) as served:
-        wait_for(lambda: started(served), what="startup")
-        run = queue_run(
-            served.state_path, "sleeper/sleeper", {"seconds": 1, "pid_file": str(pid_file)}
-        )
-        child = pid_in(pid_file)
-        served.signal(signal.SIGSTOP)
-        wait_for(lambda: not pid_alive(child), timeout=30, what="the flow to return")
-        served.signal(signal.SIGKILL)
-        served.wait_exit()
+SLEEPER = ["flows/behaviours.py:sleeper", "--interval", "3600"]
+
+
+def _queue_sleeper(served, pid_file: Path) -> tuple[object, int]:
+    """Queue a 3 s run of the sleeper; the run and its process's pid once it started."""
+    wait_for(lambda: started(served), what="startup")
+    run = queue_run(served.state_path, "sleeper/sleeper", {"seconds": 3, "pid_file": str(pid_file)})
+    return run, pid_in(pid_file)
+
+
+def _next_start_records_it_completed(project, served, run) -> None:
+    """The run was left Running; the next start takes its report: Completed, not retried."""
     assert [r.state for r in served.runs()] == [RunState.RUNNING]
-    with serve_process(args, project, state=served.state_path, name="again") as again:
+    with serve_process(SLEEPER, project, state=served.state_path, name="again") as again:
         done = wait_for(lambda: again.completed(), what="the run recorded Completed")
         assert [(r.id, r.attempt, decode_result(r.result)) for r in done] == [
-            (run.id, 1, (1.0, None))  # the return value, kept as JSON
+            (run.id, 1, (3.0, None))  # the return value, kept as JSON
         ]
         assert "it ended Completed before its serve process stopped" in again.output()
         again.signal(signal.SIGTERM)
         assert again.wait_exit() == 0
     assert [r.state for r in again.runs()] == [RunState.COMPLETED]
+
+
+def test_a_run_that_completed_just_before_a_kill_9_is_recorded_completed_not_run_again(
+    project,
+):
+    """The flow returned and reported, but its serve process died before recording it
+    (frozen with SIGSTOP, then killed): the next start takes the run's own report."""
+    with serve_process(SLEEPER, project) as served:
+        run, child = _queue_sleeper(served, project / "sleeper.pid")
+        served.signal(signal.SIGSTOP)
+        wait_for(lambda: not pid_alive(child), timeout=30, what="the flow to return")
+        served.signal(signal.SIGKILL)
+        served.wait_exit()
+    _next_start_records_it_completed(project, served, run)
+
+
+def test_a_run_whose_end_was_being_recorded_at_a_kill_9_is_recorded_completed_not_run_again(
+    project,
+):
+    """The serve process saw the flow return and was writing its end when it died (the
+    state file held locked by another writer): the attempt's report is still on disk, so
+    the next start records the run Completed instead of retrying it."""
+    with serve_process(SLEEPER, project) as served:
+        run, child = _queue_sleeper(served, project / "sleeper.pid")
+        wait_for(lambda: served.runs()[0].process, what="the run's process recorded")
+        locker = sqlite3.connect(served.state_path, isolation_level=None)
+        try:
+            locker.execute("BEGIN IMMEDIATE")  # every write of the serve process now waits
+            wait_for(lambda: not pid_alive(child), timeout=30, what="the flow to return")
+            wait_for(
+                lambda: "recording it when the state store answers again" in served.output(),
+                timeout=60, what="the serve process to try recording the end",
+            )  # fmt: skip
+            served.signal(signal.SIGKILL)
+            served.wait_exit()
+        finally:
+            locker.rollback()
+            locker.close()
+    _next_start_records_it_completed(project, served, run)
 
 
 def test_a_run_cancelled_while_its_serve_process_was_dead_ends_cancelled_not_retried(project):

@@ -53,3 +53,5 @@ def test_endpoints_before_start(app, method, path, status):
     assert answer.status_code == status, answer.text
     if status == 503:
         assert answer.json().get("reason") or answer.json().get("detail")
+    if status == 503 and path.startswith("/api/"):
+        assert answer.headers["retry-after"] == "1"  # when a client should try again

@@ -30,9 +30,11 @@ from dockyard.execution.spec import (
     ProbeResult,
     RunOutcome,
     RunSpec,
+    attempt_key,
 )
 from dockyard.execution.task_run_file import read_task_runs, task_runs_path
 from dockyard.execution.workdir import PREFIX as WORK_DIR_PREFIX
+from dockyard.execution.workdir import find_abandoned
 
 MAX_LINE = 16_384
 """Bytes of one output line that are kept; the rest is dropped with a mark."""
@@ -274,11 +276,9 @@ class SubprocessExecutor:
     async def kill_leftovers(self, run_id: str, identity: str | None) -> int:
         return await asyncio.to_thread(kill_leftovers, run_id, ProcessIdentity.from_json(identity))
 
-    def reported(self, identity: str | None) -> ChildResult | None:
-        path = _result_path(identity)
-        if path is None:
-            return None
-        data = _read_json(path)
+    def reported(self, identity: str | None, run_id: str, attempt: int) -> ChildResult | None:
+        path = self._result_path(identity, run_id, attempt)
+        data = _read_json(path) if path else None
         try:
             return ChildResult.from_json(data) if data else None
         except (KeyError, ValueError):
@@ -288,22 +288,23 @@ class SubprocessExecutor:
         self, identity: str | None, run_id: str, attempt: int
     ) -> tuple[TaskRunRecord, ...]:
         """The task runs an attempt of a serve process that died had reported."""
-        path = _result_path(identity)
+        path = self._result_path(identity, run_id, attempt)
         return read_task_runs(task_runs_path(path), run_id, attempt) if path else ()
+
+    def _result_path(self, identity: str | None, run_id: str, attempt: int) -> Path | None:
+        """Where the attempt wrote its result: only ever in a run directory. Without a
+        stored identity (its serve process died before writing it), in a run directory
+        beside this process's that no live process holds."""
+        known = ProcessIdentity.from_json(identity)
+        if known is None or not known.result:
+            return find_abandoned(self.work_dir, f"{attempt_key(run_id, attempt)}{_RESULT}")
+        path = Path(known.result)
+        if not path.parent.name.startswith(WORK_DIR_PREFIX) or not path.name.endswith(_RESULT):
+            return None
+        return path
 
 
 _RESULT = ".result.json"
-
-
-def _result_path(identity: str | None) -> Path | None:
-    """Where the attempt named by ``identity`` wrote its result: only ever in a run directory."""
-    known = ProcessIdentity.from_json(identity)
-    if known is None or not known.result:
-        return None
-    path = Path(known.result)
-    if not path.parent.name.startswith(WORK_DIR_PREFIX) or not path.name.endswith(_RESULT):
-        return None
-    return path
 
 
 async def start_run(

@@ -24,6 +24,11 @@ LineSink = Callable[[str, str], Awaitable[None] | None]
 """Called with (stream, line) for every line a run prints."""
 
 
+def attempt_key(run_id: str, attempt: int) -> str:
+    """The name an attempt's files share in a run directory (``<key>.result.json``, ...)."""
+    return f"{run_id}-{attempt}"
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One attempt of one run, as the child needs it."""
@@ -60,7 +65,7 @@ class RunSpec:
     def key(self) -> str:
         """A file-name-safe key, unique per attempt (and per hook run)."""
         suffix = f"-{self.hook}" if self.hook else ""
-        return f"{self.run_id}-{self.attempt}{suffix}"
+        return f"{attempt_key(self.run_id, self.attempt)}{suffix}"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -164,8 +169,14 @@ class Executor(Protocol):
         """Kill what an attempt of ``run_id`` left running (a serve process that died)."""
         ...
 
-    def reported(self, identity: str | None) -> ChildResult | None:
+    def reported(self, identity: str | None, run_id: str, attempt: int) -> ChildResult | None:
         """What an attempt of a serve process that died had reported before it ended."""
+        ...
+
+    def reported_task_runs(
+        self, identity: str | None, run_id: str, attempt: int
+    ) -> tuple[TaskRunRecord, ...]:
+        """The task runs such an attempt had reported."""
         ...
 
 

@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Generator
 from pathlib import Path
 
 PREFIX = "dockyard-runs-"
@@ -34,10 +35,12 @@ def _lock(path: Path, *, wait: bool) -> int | None:
     return fd
 
 
-def clean_stale(parent: Path) -> list[Path]:
-    """Remove the run directories under ``parent`` that no live process holds."""
-    removed: list[Path] = []
+def _abandoned(parent: Path, besides: Path | None = None) -> Generator[tuple[Path, int]]:
+    """The run directories under ``parent`` (but ``besides``) that no live process holds,
+    each with an fd locking it while the caller looks (closed once the caller moves on)."""
     for path in sorted(parent.glob(f"{PREFIX}*")):
+        if path == besides:
+            continue
         try:
             if not path.is_dir() or path.is_symlink() or path.stat().st_uid != os.getuid():
                 continue
@@ -47,11 +50,27 @@ def clean_stale(parent: Path) -> list[Path]:
         if fd is None:
             continue  # a live serve process uses it
         try:
-            shutil.rmtree(path, ignore_errors=True)
+            yield path, fd
         finally:
             os.close(fd)
+
+
+def clean_stale(parent: Path) -> list[Path]:
+    """Remove the run directories under ``parent`` that no live process holds."""
+    removed: list[Path] = []
+    for path, _fd in _abandoned(parent):
+        shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def find_abandoned(beside: Path, name: str) -> Path | None:
+    """The file ``name`` in a run directory next to ``beside`` whose process died, if any."""
+    with contextlib.closing(_abandoned(beside.parent, beside)) as abandoned:
+        for path, _fd in abandoned:
+            if (path / name).is_file():
+                return path / name
+    return None
 
 
 class WorkDir:

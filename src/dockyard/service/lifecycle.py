@@ -158,14 +158,14 @@ class ServeService:
         assert self.executor is not None  # the fork server starts while the rest starts up
         self._warming = asyncio.create_task(self.executor.warm_up(), name="warm-executor")
         await self.registry.adopt(list(self.catalog), now)
-        self._work_dir.clean_stale()
         assert self.membership is not None
         await self.membership.join()
         assert self.retention is not None
         self.retention.start()  # prunes old runs now, then hourly, off the tick
         self.status.ready = True
         self._announce(self.store.database)
-        await self.code.start(self.registry)
+        await self.code.start(self.registry)  # adopts the last published revisions' runs too
+        self._work_dir.clean_stale()
 
     async def _open_store(self) -> AsyncStore | None:
         """Open the state database. A database server that cannot be reached is waited

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from dockyard.core.deployments import Deployment
 from dockyard.core.policies import ShutdownPolicy, Trigger
@@ -130,15 +130,6 @@ def settle_task_runs(
         else t
         for t in task_runs
     )
-
-
-@runtime_checkable
-class TaskRunReports(Protocol):
-    """An executor that can read what an attempt of a dead serve process reported."""
-
-    def reported_task_runs(
-        self, identity: str | None, run_id: str, attempt: int
-    ) -> tuple[TaskRunRecord, ...]: ...
 
 
 def run_spec(
@@ -334,9 +325,14 @@ class RunSupervisor:
         outcome = waiter.result()
         active.exited = True
         await self._flush(active)
-        process.cleanup()
         verdict = judge(active, outcome)
-        await self._finish(active, verdict, outcome.task_runs)
+        try:
+            await self._finish(active, verdict, outcome.task_runs)
+        finally:
+            # Only once the end is recorded: killed before that, this process leaves the
+            # attempt's report for the next start, which then records the run as it ended
+            # instead of running it again.
+            process.cleanup()
 
     async def _record_task_runs(
         self, run: RunRecord, task_runs: Iterable[TaskRunRecord], verdict: Verdict
@@ -480,16 +476,15 @@ class RunSupervisor:
         again); any other ends ``crashed`` (which retries it if it may).
         """
         killed = await self.executor.kill_leftovers(run.id, run.process)
-        reported = self.executor.reported(run.process)
+        reported = self.executor.reported(run.process, run.id, run.attempt)
         left = ActiveRun(run, deployment)  # not ours to supervise: only to judge and report
         verdict = judge(left, RunOutcome(None, reported)) if reported else crashed
-        if isinstance(self.executor, TaskRunReports):
-            read = self.executor.reported_task_runs
-            task_runs = await asyncio.to_thread(read, run.process, run.id, run.attempt)
-            try:
-                await self._record_task_runs(run, task_runs, verdict)
-            except StateStoreError as exc:
-                logger.warning("run %s: task runs not stored: %s", run.id[:8], exc)
+        read = self.executor.reported_task_runs
+        task_runs = await asyncio.to_thread(read, run.process, run.id, run.attempt)
+        try:
+            await self._record_task_runs(run, task_runs, verdict)
+        except StateStoreError as exc:
+            logger.warning("run %s: task runs not stored: %s", run.id[:8], exc)
         if not await self.conclude(run, deployment, verdict):
             self.on_done(left, verdict, False)
         how = crashed.message

@@ -10,16 +10,21 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard.core.parameters import scrub_text
 
+RETRY_AFTER_SECONDS = 1
+"""What a 503 asks a client to wait: start-up and store hiccups are mostly short."""
+
 
 def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
     """``{"detail": ..., "errors": [{"loc", "msg", "type"}]}`` with ``status`` (the
     ``schemas.Problem`` shape).
 
     Messages may quote what the client sent, so lone surrogates are replaced: an error
-    answer must never fail to encode (that would turn a 4xx into a 500).
+    answer must never fail to encode (that would turn a 4xx into a 500). A 503 (starting,
+    or the state store unavailable) says when to try again (``Retry-After``).
     """
     body = to_jsonable_python({"detail": detail, "errors": errors or []}, fallback=str)
-    return JSONResponse(scrub_text(body), status_code=status)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return JSONResponse(scrub_text(body), status_code=status, headers=headers)
 
 
 def field_error(loc: list[str], msg: str, kind: str) -> dict[str, Any]:
