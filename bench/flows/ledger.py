@@ -1,9 +1,10 @@
 """A flow that keeps a ledger of its own attempts, for ``bench/faults.py``.
 
-Every attempt appends ``start <run id> <attempt> <pid>`` before it works and ``end …``
-after; before starting it looks up the pids of earlier attempts of the same run in the
+Every attempt appends ``start <run id> <pid>`` before it works and ``end …`` as the body's
+last step; before starting it looks up the pids of earlier attempts of the same run in the
 ledger and appends ``DUPLICATE …`` if one of them is still alive: two attempts of one run
-at once is what must never happen.
+at once is what must never happen. Its completion hook, which runs once the attempt's
+report is written, appends ``reported …``: a run must never start again after that.
 """
 
 import fcntl
@@ -36,7 +37,11 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@flow(retries=2, retry_delay_seconds=0)
+def _reported(flow, flow_run, state):
+    _append(f"reported {os.environ['DOCKYARD_RUN_ID']} {os.getpid()}")
+
+
+@flow(retries=2, retry_delay_seconds=0, on_completion=[_reported])
 def ledger(low: float = 0.2, high: float = 1.5):
     run_id = os.environ["DOCKYARD_RUN_ID"]
     me = os.getpid()
