@@ -14,8 +14,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +291,40 @@ def throughput_series(levels: Sequence[int], measure: Callable[[int], dict[str, 
     assert main is not None
     main["series"] = {"x": list(levels), "y": [rates[x] for x in levels]}
     return {"adhoc.rate4": main}
+
+
+class FeedThread:
+    """A thread that keeps runs coming until told to stop (``stop.set()``) or ``cap`` s.
+
+    ``opened()`` gives a context that yields the step: one call keeps the backlog full and
+    returns how many runs have ended so far. Errors are kept for ``warm()`` to raise.
+    """
+
+    def __init__(
+        self,
+        opened: Callable[[], AbstractContextManager[Callable[[], int]]],
+        cap: float,
+        *,
+        warm_after: int,
+        pause: float,
+    ) -> None:
+        self.opened, self.cap, self.warm_after, self.pause = opened, cap, warm_after, pause
+        self.stop = threading.Event()
+        self.done = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def warm(self) -> bool:
+        if self.error is not None:
+            raise BenchError(f"feeding runs failed: {self.error!r}")
+        return self.done >= self.warm_after
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.cap
+        try:
+            with self.opened() as step:
+                while not self.stop.is_set() and time.monotonic() < deadline:
+                    self.done = step()
+                    self.stop.wait(self.pause)
+        except BaseException as exc:  # reported by warm() / the check after the measurement
+            self.error = exc

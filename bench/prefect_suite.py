@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -599,7 +598,15 @@ def health_busy(ctx: Ctx) -> dict[str, Any]:
     with serving(ctx, "busy", "noop", "--limit", "4") as proc:
         proc.healthy()
         dep = ctx.api.deployment_id("noop", "busy")
-        feed = _Feed(ctx.api, dep, c.busy_seconds)
+        base_url = str(ctx.api.client.base_url)
+
+        @contextlib.contextmanager
+        def feeding() -> Iterator[Callable[[], int]]:
+            with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT) as client:
+                yield Feeder(Api(client), dep, backlog=8, total=10**6).step
+
+        cap = c.busy_seconds + RUN_DEADLINE
+        feed = _procs.FeedThread(feeding, cap, warm_after=1, pause=0.2)
         feed.thread.start()
         try:
             wait_for("the first runs to end", feed.warm, RUN_DEADLINE)
@@ -623,33 +630,6 @@ def health_busy(ctx: Ctx) -> dict[str, Any]:
             backlog=8, endpoint="the runner's webserver (PREFECT_RUNNER_SERVER_ENABLE)",
         )
     }  # fmt: skip
-
-
-class _Feed:
-    """A thread that keeps runs coming (its own API client) until told to stop."""
-
-    def __init__(self, api: Api, dep: str, cap: float) -> None:
-        self.base_url, self.dep, self.cap = str(api.client.base_url), dep, cap
-        self.stop = threading.Event()
-        self.done = 0
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def warm(self) -> bool:
-        if self.error is not None:
-            raise BenchError(f"feeding runs failed: {self.error!r}")
-        return self.done >= 1
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.cap + RUN_DEADLINE
-        try:
-            with httpx.Client(base_url=self.base_url, timeout=REQUEST_TIMEOUT) as client:
-                feeder = Feeder(Api(client), self.dep, backlog=8, total=10**6)
-                while not self.stop.is_set() and time.monotonic() < deadline:
-                    self.done = feeder.step()
-                    self.stop.wait(0.2)
-        except BaseException as exc:  # reported by warm() / the check after the measurement
-            self.error = exc
 
 
 def lateness_one(ctx: Ctx) -> dict[str, Any]:

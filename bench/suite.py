@@ -16,14 +16,14 @@ every process is stopped in a ``finally``. A scenario that fails is listed under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ import _floors
 import httpx
 from _common import BenchError, environment, wait_for  # bench/ is on sys.path
 from _procs import (
+    FeedThread,
     Serve,
     drain_lateness,
     lateness_slots,
@@ -485,7 +486,14 @@ def health_busy(ctx: Ctx) -> dict[str, Any]:
     c = ctx.counts
     with serving([NOOP, "--limit", "4"], ctx.tmp, "busy") as proc, client_for(proc) as client:
         healthy(proc, client)
-        feed = _Feed(proc, str(client.base_url), c.busy_seconds)
+        url = str(client.base_url)
+
+        @contextlib.contextmanager
+        def feeding() -> Iterator[Callable[[], int]]:
+            with proc.store() as store, httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT) as own:
+                yield Feeder(own, store, backlog=8, total=10**9).step
+
+        feed = FeedThread(feeding, c.busy_seconds, warm_after=4, pause=0.05)
         feed.thread.start()
         try:
             wait_for("the first runs to complete", feed.warm, RUN_DEADLINE)
@@ -510,36 +518,6 @@ def health_busy(ctx: Ctx) -> dict[str, Any]:
             backlog=8,
         )  # fmt: skip
     }
-
-
-class _Feed:
-    """A thread that keeps runs coming (its own client and store) until told to stop."""
-
-    def __init__(self, proc: Serve, url: str, cap: float) -> None:
-        self.proc, self.url, self.cap = proc, url, cap
-        self.stop = threading.Event()
-        self.done = 0
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def warm(self) -> bool:
-        if self.error is not None:
-            raise BenchError(f"feeding runs failed: {self.error!r}")
-        return self.done >= 4
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.cap
-        try:
-            with (
-                self.proc.store() as store,
-                httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT) as client,
-            ):
-                feeder = Feeder(client, store, backlog=8, total=10**9)
-                while not self.stop.is_set() and time.monotonic() < deadline:
-                    self.done = feeder.step()
-                    self.stop.wait(0.05)
-        except BaseException as exc:  # reported by warm() / the check after the measurement
-            self.error = exc
 
 
 # -- the suite ----------------------------------------------------------------------------
